@@ -1,0 +1,87 @@
+/**
+ * Handles and their public profiles. A profile and the wallet -> handle index
+ * are written in one atomic with `versionstamp: null` checks, so a handle is
+ * claimed once and a wallet claims at most one handle.
+ */
+import { keys } from "./keys.ts";
+
+export interface Profile {
+  handle: string;
+  walletPubkey: string;
+  displayName: string;
+  greeting: string;
+  accentColor: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export const DEFAULT_ACCENT = "#2563eb";
+
+export type ClaimResult =
+  | { ok: true; profile: Profile }
+  | { ok: false; code: "handle_taken" | "already_has_handle" };
+
+export async function claimHandle(
+  kv: Deno.Kv,
+  handle: string,
+  walletPubkey: string,
+  now = Date.now(),
+): Promise<ClaimResult> {
+  const profile: Profile = {
+    handle,
+    walletPubkey,
+    displayName: handle,
+    greeting: "",
+    accentColor: DEFAULT_ACCENT,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const res = await kv.atomic()
+    .check({ key: keys.handle(handle), versionstamp: null })
+    .check({ key: keys.walletHandle(walletPubkey), versionstamp: null })
+    .set(keys.handle(handle), profile)
+    .set(keys.walletHandle(walletPubkey), handle)
+    .commit();
+  if (res.ok) return { ok: true, profile };
+  // Say which rule stopped it: the wallet's own handle wins over "taken".
+  const owned = await kv.get(keys.walletHandle(walletPubkey));
+  return {
+    ok: false,
+    code: owned.value ? "already_has_handle" : "handle_taken",
+  };
+}
+
+export async function getProfile(
+  kv: Deno.Kv,
+  handle: string,
+): Promise<Profile | null> {
+  return (await kv.get<Profile>(keys.handle(handle))).value;
+}
+
+export async function handleOfWallet(
+  kv: Deno.Kv,
+  walletPubkey: string,
+): Promise<string | null> {
+  return (await kv.get<string>(keys.walletHandle(walletPubkey))).value;
+}
+
+export type ProfilePatch = Partial<
+  Pick<Profile, "displayName" | "greeting" | "accentColor">
+>;
+
+/** Applies a validated patch; retries when a parallel edit got there first. */
+export async function updateProfile(
+  kv: Deno.Kv,
+  handle: string,
+  patch: ProfilePatch,
+  now = Date.now(),
+): Promise<Profile | null> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const entry = await kv.get<Profile>(keys.handle(handle));
+    if (!entry.value) return null;
+    const next = { ...entry.value, ...patch, updatedAt: now };
+    const res = await kv.atomic().check(entry).set(entry.key, next).commit();
+    if (res.ok) return next;
+  }
+  throw new Error("profile update kept conflicting");
+}

@@ -1,0 +1,13 @@
+/// <reference lib="deno.unstable" />
+/**
+ * Production entry point. Needs only --allow-net --allow-env --allow-read:
+ * it serves the ahead-of-time build in `_fresh/` (from `deno task build`),
+ * writes no files and starts no subprocesses.
+ */
+import { start } from "$fresh/server.ts";
+import config from "./fresh.config.ts";
+import manifest from "./fresh.gen.ts";
+import { checkConfigOrExit } from "./lib/startup.ts";
+
+checkConfigOrExit();
+await start(manifest, config);

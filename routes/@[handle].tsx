@@ -1,0 +1,65 @@
+import type { Handlers, PageProps, RouteConfig } from "$fresh/server.ts";
+import { Head } from "$fresh/runtime.ts";
+import CallButton from "../islands/CallButton.tsx";
+import { app } from "../lib/app.ts";
+import { textOn } from "../lib/color.ts";
+import { checkHandle } from "../lib/identity/handles.ts";
+import { type PublicProfile, publicProfile } from "../lib/public_profile.ts";
+
+export const config: RouteConfig = { csp: true };
+
+export const handler: Handlers<PublicProfile> = {
+  async GET(_req, ctx) {
+    const raw = ctx.params.handle;
+    const checked = checkHandle(raw);
+    if (!checked.ok) return ctx.renderNotFound();
+    if (checked.handle !== raw) {
+      // One canonical address per handle: /@Bob -> /@bob.
+      return new Response(null, {
+        status: 301,
+        headers: { location: `/@${checked.handle}` },
+      });
+    }
+    const { kv } = await app();
+    const profile = await publicProfile(kv, checked.handle);
+    if (!profile) return ctx.renderNotFound();
+    return ctx.render(profile, { headers: { "cache-control": "no-cache" } });
+  },
+};
+
+export default function HandlePage({ data: p }: PageProps<PublicProfile>) {
+  const name = p.displayName || p.handle;
+  return (
+    <article
+      class="brand-page"
+      style={`--accent: ${p.accentColor}; --on-accent: ${
+        textOn(p.accentColor)
+      }`}
+    >
+      <Head>
+        <title>{`Call ${name} (@${p.handle}) · Reach`}</title>
+        <meta
+          name="description"
+          content={`Call @${p.handle} from your browser with Reach.`}
+        />
+      </Head>
+      <div class="brand-card">
+        <span class="avatar" aria-hidden="true">
+          {name.slice(0, 1).toUpperCase()}
+        </span>
+        <h1>{name}</h1>
+        <p class="muted">@{p.handle}</p>
+        {p.greeting && <p class="greeting">{p.greeting}</p>}
+        <p class={p.online ? "presence online" : "presence"}>
+          <span class="dot" aria-hidden="true" />
+          {p.online ? "Online: receiving calls" : "Offline right now"}
+        </p>
+        <CallButton handle={p.handle} online={p.online} />
+      </div>
+      <p class="fineprint">
+        Calls are voice only, browser to browser.{" "}
+        <a href="/security">How calls are protected</a>
+      </p>
+    </article>
+  );
+}

@@ -1,0 +1,79 @@
+import type { Handlers, PageProps, RouteConfig } from "$fresh/server.ts";
+import { Head } from "$fresh/runtime.ts";
+import ClaimHandle from "../../islands/ClaimHandle.tsx";
+import ProfileEditor from "../../islands/ProfileEditor.tsx";
+import SignIn from "../../islands/SignIn.tsx";
+import SignOut from "../../islands/SignOut.tsx";
+import { app } from "../../lib/app.ts";
+import type { State } from "../../lib/state.ts";
+import { getProfile, type Profile } from "../../lib/store/profiles.ts";
+
+export const config: RouteConfig = { csp: true };
+
+interface Data {
+  profile: Profile | null;
+}
+
+export const handler: Handlers<Data, State> = {
+  async GET(_req, ctx) {
+    const { kv } = await app();
+    const profile = ctx.state.handle
+      ? await getProfile(kv, ctx.state.handle)
+      : null;
+    return ctx.render({ profile }, {
+      headers: { "cache-control": "no-store" },
+    });
+  },
+};
+
+export default function Me({ data, state }: PageProps<Data, State>) {
+  const { profile } = data;
+  return (
+    <section class="page">
+      <Head>
+        <title>Your page · Reach</title>
+      </Head>
+      {!state.session && (
+        <>
+          <h1>Sign in</h1>
+          <p>Sign in to claim your handle and manage your page.</p>
+          <SignIn />
+        </>
+      )}
+      {state.session && !profile && (
+        <>
+          <h1>Claim your handle</h1>
+          <p>One handle per wallet. It becomes your page address.</p>
+          <ClaimHandle />
+          <p class="account">
+            Signed in as <code class="key">{state.session.publicKey}</code>{" "}
+            <SignOut />
+          </p>
+        </>
+      )}
+      {state.session && profile && (
+        <>
+          <h1>@{profile.handle}</h1>
+          <p>
+            Your public page:{" "}
+            <a href={`/@${profile.handle}`}>/@{profile.handle}</a>
+          </p>
+          <h2>Brand</h2>
+          <ProfileEditor
+            profile={{
+              handle: profile.handle,
+              displayName: profile.displayName,
+              greeting: profile.greeting,
+              accentColor: profile.accentColor,
+            }}
+          />
+          <h2>Account</h2>
+          <p class="account">
+            Wallet key <code class="key">{profile.walletPubkey}</code>
+          </p>
+          <SignOut />
+        </>
+      )}
+    </section>
+  );
+}

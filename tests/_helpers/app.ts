@@ -1,0 +1,124 @@
+/**
+ * A real Reach app for HTTP tests: the real handler from `createHandler`, a
+ * real Deno KV file in a temp folder, test secrets, and a small client that
+ * keeps cookies and sends our Origin like a browser does.
+ */
+import { createHandler } from "$fresh/server.ts";
+import freshConfig from "../../fresh.config.ts";
+import manifest from "../../fresh.gen.ts";
+import { type Config, loadConfig, setConfig } from "../../lib/config.ts";
+import { setLogSink } from "../../lib/log.ts";
+import { setKv } from "../../lib/store/kv.ts";
+import { type SiwsFields } from "../../lib/identity/siws_message.ts";
+import { signOffer, type TestWallet } from "./wallet.ts";
+
+export const ORIGIN = "http://localhost:8000";
+
+export const TEST_ENV = {
+  REACH_ENV: "test",
+  REACH_ORIGIN: ORIGIN,
+  REACH_HMAC_KEY: new Uint8Array(32).fill(7).toBase64(),
+  REACH_DATA_KEYS: `t1:${new Uint8Array(32).fill(9).toBase64()}`,
+};
+
+const INFO = {
+  remoteAddr: { transport: "tcp" as const, hostname: "127.0.0.1", port: 40000 },
+  completed: Promise.resolve(),
+} as unknown as Deno.ServeHandlerInfo;
+
+export interface TestApp extends AsyncDisposable {
+  kv: Deno.Kv;
+  config: Config;
+  handler: (req: Request) => Promise<Response>;
+  client(): TestClient;
+}
+
+export async function testApp(): Promise<TestApp> {
+  const dir = await Deno.makeTempDir({ prefix: "reach-test-" });
+  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
+  const config = loadConfig(TEST_ENV);
+  setConfig(config);
+  setKv(kv);
+  // Quiet by default; the log audit installs its own sink to read every line.
+  setLogSink(() => {});
+  const h = await createHandler(manifest, freshConfig);
+  const handler = (req: Request) => h(req, INFO);
+  return {
+    kv,
+    config,
+    handler,
+    client: () => new TestClient(handler),
+    async [Symbol.asyncDispose]() {
+      setKv(undefined);
+      kv.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+export class TestClient {
+  cookies = new Map<string, string>();
+  origin: string | null = ORIGIN;
+
+  constructor(private handler: (req: Request) => Promise<Response>) {}
+
+  async request(
+    path: string,
+    init: { method?: string; body?: unknown; headers?: HeadersInit } = {},
+  ): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size) {
+      headers.set(
+        "cookie",
+        [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "),
+      );
+    }
+    const method = init.method ?? "GET";
+    if (method !== "GET" && method !== "HEAD" && this.origin) {
+      headers.set("origin", this.origin);
+    }
+    let body: BodyInit | undefined;
+    if (init.body !== undefined) {
+      body = typeof init.body === "string"
+        ? init.body
+        : JSON.stringify(init.body);
+      if (!headers.has("content-type")) {
+        headers.set("content-type", "application/json");
+      }
+    }
+    const res = await this.handler(
+      new Request(ORIGIN + path, { method, headers, body }),
+    );
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(";");
+      const eq = pair.indexOf("=");
+      const name = pair.slice(0, eq);
+      const value = pair.slice(eq + 1);
+      if (/Max-Age=0/i.test(c) || !value) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return res;
+  }
+
+  async json<T = Record<string, unknown>>(
+    path: string,
+    init: { method?: string; body?: unknown; headers?: HeadersInit } = {},
+  ): Promise<{ status: number; body: T; res: Response }> {
+    const res = await this.request(path, init);
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null, res };
+  }
+
+  /** The whole SIWS sign-in: nonce, sign, verify. */
+  async signIn(wallet: TestWallet) {
+    const offer = await this.json<Omit<SiwsFields, "address">>(
+      "/api/auth/nonce",
+      { method: "POST" },
+    );
+    if (offer.status !== 200) throw new Error(`nonce ${offer.status}`);
+    return await this.json<{ publicKey: string; handle: string | null }>(
+      "/api/auth/verify",
+      { method: "POST", body: signOffer(wallet, offer.body) },
+    );
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Starts `main.ts` as its own process on a free loopback port, with the
+ * permissions and environment a test chooses, and waits for the line that
+ * says it listens (no sleeps).
+ */
+const ROOT = new URL("../../", import.meta.url);
+
+export interface RunningServer extends AsyncDisposable {
+  port: number;
+  origin: string;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export async function startServer(opts: {
+  permissions: string[];
+  env: Record<string, string>;
+  port?: number;
+}): Promise<RunningServer> {
+  const port = opts.port ?? freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...opts.permissions, "main.ts"],
+    cwd: ROOT,
+    env: { ...opts.env, PORT: String(port), NO_COLOR: "1" },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const decoder = new TextDecoder();
+  let markReady!: () => void;
+  const ready = new Promise<void>((r) => (markReady = r));
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      out += decoder.decode(chunk, { stream: true });
+      if (/Listening on http:\/\/\S+:\d+\//.test(out)) markReady();
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const status = child.status;
+  const exited = status.then((s) => {
+    throw new Error(`server exited with ${s.code} before listening:\n${out}`);
+  });
+  try {
+    await Promise.race([ready, exited]);
+  } catch (e) {
+    await pumps;
+    throw e;
+  }
+  exited.catch(() => {});
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await status;
+    await pumps;
+  };
+  return {
+    port,
+    origin: `http://localhost:${port}`,
+    output: () => out,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+/** Runs main.ts to completion (for start-up failures) and returns its output. */
+export async function runMainToExit(
+  env: Record<string, string>,
+): Promise<{ code: number; output: string }> {
+  const res = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "main.ts"],
+    cwd: ROOT,
+    env: { ...env, PORT: String(freePort()), NO_COLOR: "1" },
+    clearEnv: true,
+  }).output();
+  const d = new TextDecoder();
+  return {
+    code: res.code,
+    output: d.decode(res.stdout) + d.decode(res.stderr),
+  };
+}
