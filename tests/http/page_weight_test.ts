@@ -1,0 +1,25 @@
+import assert from "node:assert/strict";
+import { pageJsWeight } from "../_helpers/js_weight.ts";
+import { testApp } from "../_helpers/app.ts";
+import { newWallet } from "../_helpers/wallet.ts";
+
+/** The issue's budget: the public page ships at most 20 KB of gzipped JS. */
+const BUDGET = 20 * 1024;
+
+Deno.test("page weight: /@handle ships at most 20 KB of gzipped JavaScript", async () => {
+  await using app = await testApp();
+  const c = app.client();
+  await c.signIn(newWallet());
+  await c.json("/api/handles", { method: "POST", body: { handle: "weigh" } });
+  const html = await (await c.request("/@weigh")).text();
+  const weight = await pageJsWeight(html, (p) => c.request(p));
+  assert.ok(
+    weight.files.some((f) => f.url.includes("CallButton")),
+    "the Call island is counted",
+  );
+  assert.ok(weight.files.length >= 3, "boot, island and shared chunks");
+  assert.ok(
+    weight.gzip <= BUDGET,
+    `/@handle JS is ${weight.gzip} bytes gzipped, over ${BUDGET}`,
+  );
+});
