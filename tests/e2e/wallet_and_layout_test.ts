@@ -76,7 +76,7 @@ function injectWallet() {
 }
 
 /** Browser errors, less the 404 status of pages a test opens on purpose. */
-async function collectErrors(page: Page): Promise<string[]> {
+function collectErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => {
@@ -96,7 +96,7 @@ Deno.test({
     await using srv = await server(dir);
     await using tb = await launchBrowser();
     const page = await tb.browser.newPage();
-    const errors = await collectErrors(page);
+    const errors = collectErrors(page);
     const signed: { text: string; address: string }[] = [];
     await page.exposeFunction(
       "__recordSigned",
@@ -138,7 +138,7 @@ Deno.test({
     await using srv = await server(dir);
     await using tb = await launchBrowser();
     const page = await tb.browser.newPage();
-    const errors = await collectErrors(page);
+    const errors = collectErrors(page);
     await page.setViewport({ width: 360, height: 740, deviceScaleFactor: 2 });
     await page.emulateMediaFeatures([
       { name: "prefers-color-scheme", value: "dark" },
