@@ -14,9 +14,9 @@ import * as ed from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";
 import { base58 } from "@scure/base";
 import {
+  fail,
   parseSiwsMessage,
   parseSiwsTimestamp,
-  type SiwsErrorCode,
   type SiwsFailure,
   type SiwsFields,
 } from "./siws_message.ts";
@@ -85,16 +85,6 @@ export type SiwsVerifyResult =
     publicKeyBytes: Uint8Array;
   }
   | SiwsFailure;
-
-function fail(
-  code: SiwsErrorCode,
-  message: string,
-  field?: keyof SiwsFields,
-): SiwsFailure {
-  return field === undefined
-    ? { ok: false, code, message }
-    : { ok: false, code, message, field };
-}
 
 function decodeBase58(text: string): Uint8Array | undefined {
   try {

@@ -205,7 +205,8 @@ const LONE_SURROGATE =
 
 const encoder = new TextEncoder();
 
-function fail(
+/** A failure result; shared with the verifier. */
+export function fail(
   code: SiwsErrorCode,
   message: string,
   field?: keyof SiwsFields,

@@ -1,5 +1,5 @@
 /** Headless Debian Chromium driven by puppeteer-core, with a fresh profile. */
-import puppeteer, { type Browser } from "puppeteer-core";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
 
 export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 
@@ -36,4 +36,40 @@ export async function launchBrowser(
       await Deno.remove(profile, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/**
+ * Collects the page's errors and console errors, less the 404 status of
+ * pages a test opens on purpose (paths starting `/@nobody_`).
+ */
+export function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    if (m.location()?.url?.includes("/@nobody_")) return;
+    errors.push(m.text());
+  });
+  return errors;
+}
+
+/**
+ * Waits until an element matching `selector` contains `text`. Polls the
+ * condition (puppeteer's selector waits miss text-node edits, which is how
+ * Preact updates a status line).
+ */
+export async function waitForText(
+  page: Page,
+  selector: string,
+  text: string,
+): Promise<void> {
+  await page.waitForFunction(
+    (sel, t) =>
+      [...document.querySelectorAll(sel)].some((el) =>
+        (el.textContent ?? "").includes(t)
+      ),
+    { polling: 50 },
+    selector,
+    text,
+  );
 }

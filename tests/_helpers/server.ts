@@ -90,3 +90,31 @@ export async function runMainToExit(
     output: d.decode(res.stdout) + d.decode(res.stderr),
   };
 }
+
+/**
+ * Reach as a person meets it: main.ts in test mode with its own KV file in a
+ * temp folder (the only place it may write), removed when disposed.
+ */
+export async function startAppServer(): Promise<RunningServer> {
+  const dir = await Deno.makeTempDir({ prefix: "reach-e2e-" });
+  const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
+  const server = await startServer({
+    permissions: [
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      `--allow-write=${dir}`,
+    ],
+    env: {
+      REACH_ENV: "test",
+      REACH_HMAC_KEY: key(1),
+      REACH_DATA_KEYS: `k1:${key(2)}`,
+      REACH_KV_PATH: `${dir}/kv.sqlite3`,
+    },
+  });
+  const stop = async () => {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  return { ...server, stop, [Symbol.asyncDispose]: stop };
+}

@@ -5,8 +5,12 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
-import { launchBrowser } from "../_helpers/browser.ts";
-import { startServer } from "../_helpers/server.ts";
+import {
+  collectErrors,
+  launchBrowser,
+  waitForText,
+} from "../_helpers/browser.ts";
+import { startAppServer } from "../_helpers/server.ts";
 
 /** Replaces a field's text the way a person does: select all, type over it. */
 async function fill(page: Page, selector: string, value: string) {
@@ -16,35 +20,15 @@ async function fill(page: Page, selector: string, value: string) {
   await page.type(selector, value);
 }
 
-const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
-
 Deno.test({
   name: "browser: browser-key sign-in, claim, brand, public page, Call island",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "reach-e2e-" });
-    await using server = await startServer({
-      permissions: [
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        `--allow-write=${dir}`,
-      ],
-      env: {
-        REACH_ENV: "test",
-        REACH_HMAC_KEY: key(1),
-        REACH_DATA_KEYS: `k1:${key(2)}`,
-        REACH_KV_PATH: `${dir}/kv.sqlite3`,
-      },
-    });
+    await using server = await startAppServer();
     await using tb = await launchBrowser();
     const page = await tb.browser.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(m.text());
-    });
+    const errors = collectErrors(page);
 
     await page.goto(server.origin + "/", { waitUntil: "load" });
     // The island hydrates: the browser-key button becomes usable and works.
@@ -76,7 +60,7 @@ Deno.test({
     // Claim a handle: a bad one first shows a clear message, nothing is lost.
     await page.waitForSelector("#claim-handle:not([disabled])");
     await page.type("#claim-handle", "no");
-    await page.waitForSelector("xpath/.//p[contains(., '3 to 30 characters')]");
+    await waitForText(page, "#claim-help", "3 to 30 characters");
     await page.type("#claim-handle", "ra_e2e");
     await Promise.all([
       page.waitForNavigation({ waitUntil: "load" }),
@@ -90,7 +74,7 @@ Deno.test({
     await fill(page, "#pe-greeting", "Hello from the browser test");
     await fill(page, "#pe-accent", "#aa2277");
     await page.click("xpath/.//button[contains(., 'Save profile')]");
-    await page.waitForSelector("xpath/.//p[contains(., 'Saved.')]");
+    await waitForText(page, ".profile-editor .status", "Saved.");
 
     // The public page shows the brand, server-rendered, and its island works.
     await page.goto(server.origin + "/@nora_e2e", { waitUntil: "load" });
@@ -106,9 +90,7 @@ Deno.test({
       "xpath/.//button[contains(., 'Call @nora_e2e') and not(@disabled)]",
     );
     await call!.click();
-    await page.waitForSelector(
-      "xpath/.//p[@role='status' and contains(., 'not receiving calls')]",
-    );
+    await waitForText(page, ".call .status", "not receiving calls");
 
     // The README's screenshot comes from this very page.
     const shot = Deno.env.get("REACH_SCREENSHOT");

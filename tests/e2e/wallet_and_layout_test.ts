@@ -5,28 +5,12 @@
  * by keyboard.
  */
 import assert from "node:assert/strict";
-import type { Page } from "puppeteer-core";
-import { launchBrowser } from "../_helpers/browser.ts";
-import { type RunningServer, startServer } from "../_helpers/server.ts";
-
-const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
-
-async function server(dir: string): Promise<RunningServer> {
-  return await startServer({
-    permissions: [
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      `--allow-write=${dir}`,
-    ],
-    env: {
-      REACH_ENV: "test",
-      REACH_HMAC_KEY: key(3),
-      REACH_DATA_KEYS: `k1:${key(4)}`,
-      REACH_KV_PATH: `${dir}/kv.sqlite3`,
-    },
-  });
-}
+import {
+  collectErrors,
+  launchBrowser,
+  waitForText,
+} from "../_helpers/browser.ts";
+import { startAppServer } from "../_helpers/server.ts";
 
 /** A wallet double: Phantom's provider surface over a WebCrypto Ed25519 key. */
 function injectWallet() {
@@ -75,25 +59,12 @@ function injectWallet() {
   };
 }
 
-/** Browser errors, less the 404 status of pages a test opens on purpose. */
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() !== "error") return;
-    if (m.location()?.url?.includes("/@nobody_")) return;
-    errors.push(m.text());
-  });
-  return errors;
-}
-
 Deno.test({
   name: "browser: signing in with a Solana wallet provider",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "reach-e2e-" });
-    await using srv = await server(dir);
+    await using srv = await startAppServer();
     await using tb = await launchBrowser();
     const page = await tb.browser.newPage();
     const errors = collectErrors(page);
@@ -134,8 +105,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "reach-e2e-" });
-    await using srv = await server(dir);
+    await using srv = await startAppServer();
     await using tb = await launchBrowser();
     const page = await tb.browser.newPage();
     const errors = collectErrors(page);
@@ -198,9 +168,7 @@ Deno.test({
     );
     assert.equal(outline, "solid", "keyboard focus is visible");
     await page.keyboard.press("Enter");
-    await page.waitForSelector(
-      "xpath/.//p[@role='status' and contains(., 'not receiving calls')]",
-    );
+    await waitForText(page, ".call .status", "not receiving calls");
     assert.deepEqual(errors, []);
   },
 });

@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
+import type { NonceOffer } from "../../lib/identity/auth.ts";
 import { keys } from "../../lib/store/keys.ts";
 import { createSession } from "../../lib/store/sessions.ts";
 import { ORIGIN, testApp } from "../_helpers/app.ts";
 import { newWallet, signOffer } from "../_helpers/wallet.ts";
 
-type Offer = {
-  domain: string;
-  uri: string;
-  version: "1";
-  chainId: string;
-  nonce: string;
-  issuedAt: string;
-  expirationTime: string;
-  statement: string;
-};
+type Offer = NonceOffer;
 
 Deno.test("nonce: every field comes from the configured origin, never the request", async () => {
   await using app = await testApp();
