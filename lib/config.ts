@@ -32,7 +32,33 @@ export interface Config {
   secretsSource: "env" | "dev-file" | "generated";
   /** Cookie name: `__Host-` prefixed whenever the browser will accept Secure. */
   sessionCookie: { name: string; secure: boolean };
+  /** ICE servers handed to browsers (see lib/turn.ts). */
+  ice: IceConfig;
+  /** How long a call rings before it counts as missed. */
+  ringMs: number;
+  /** How long call-log records are kept. */
+  callLogRetentionMs: number;
+  /** Cross-isolate fan-out for signaling: BroadcastChannel or KV watch. */
+  bus: "broadcast" | "kv";
 }
+
+export type IceConfig =
+  | { provider: "stun"; stunUrls: string[]; ttlSeconds: number }
+  | {
+    provider: "coturn";
+    stunUrls: string[];
+    turnUrls: string[];
+    secret: string;
+    ttlSeconds: number;
+  }
+  | {
+    provider: "cloudflare";
+    stunUrls: string[];
+    keyId: string;
+    apiToken: string;
+    apiBase: string;
+    ttlSeconds: number;
+  };
 
 export const DEV_SECRETS_FILE = ".reach/dev-secrets.json";
 export const DEFAULT_KV_PATH = ".reach/reach.kv";
@@ -63,6 +89,21 @@ const schema = z.object({
   REACH_SESSION_TTL_HOURS: z.coerce.number().min(1).max(24 * 90).default(
     24 * 7,
   ),
+  REACH_TURN_PROVIDER: z.enum(["stun", "coturn", "cloudflare"]).default(
+    "stun",
+  ),
+  REACH_STUN_URLS: z.string().optional(),
+  REACH_TURN_URLS: z.string().optional(),
+  REACH_TURN_SECRET: z.string().min(16).optional(),
+  REACH_CF_TURN_KEY_ID: z.string().min(1).optional(),
+  REACH_CF_TURN_API_TOKEN: z.string().min(1).optional(),
+  REACH_CF_TURN_API_BASE: z.url().default("https://rtc.live.cloudflare.com/v1"),
+  REACH_TURN_TTL_SECONDS: z.coerce.number().int().min(60).max(86400).default(
+    3600,
+  ),
+  REACH_RING_SECONDS: z.coerce.number().min(1).max(600).default(60),
+  REACH_CALL_LOG_DAYS: z.coerce.number().min(1).max(3650).default(90),
+  REACH_BUS: z.enum(["broadcast", "kv"]).default("broadcast"),
   REACH_HMAC_KEY: base64Key.optional(),
   REACH_DATA_KEYS: keyring.optional(),
 });
@@ -158,6 +199,8 @@ export function loadConfig(
       ]);
     }
   }
+  const ice = iceConfig(e, production, problems);
+  if (problems.length) throw new ConfigError(problems);
   const origin = new URL(e.REACH_ORIGIN ?? `http://localhost:${e.PORT}`);
   if (production && origin.protocol !== "https:") {
     throw new ConfigError(["REACH_ORIGIN must be https in production"]);
@@ -182,7 +225,82 @@ export function loadConfig(
     sessionCookie: secure
       ? { name: "__Host-reach_session", secure: true }
       : { name: "reach_session", secure: false },
+    ice,
+    ringMs: e.REACH_RING_SECONDS * 1000,
+    callLogRetentionMs: e.REACH_CALL_LOG_DAYS * 86400_000,
+    bus: e.REACH_BUS,
   };
+}
+
+const DEFAULT_PRODUCTION_STUN = "stun:stun.cloudflare.com:3478";
+
+function urlList(s: string | undefined): string[] {
+  return (s ?? "").split(",").map((u) => u.trim()).filter(Boolean);
+}
+
+function iceConfig(
+  e: z.infer<typeof schema>,
+  production: boolean,
+  problems: string[],
+): IceConfig {
+  // Development and tests default to no STUN: host candidates need none.
+  const stunUrls = e.REACH_STUN_URLS !== undefined
+    ? urlList(e.REACH_STUN_URLS)
+    : production
+    ? [DEFAULT_PRODUCTION_STUN]
+    : [];
+  for (const u of stunUrls) {
+    if (!/^stuns?:[^\s]+$/.test(u)) {
+      problems.push(`REACH_STUN_URLS: ${u} is not a stun: or stuns: URL`);
+    }
+  }
+  const ttlSeconds = e.REACH_TURN_TTL_SECONDS;
+  if (e.REACH_TURN_PROVIDER === "coturn") {
+    const turnUrls = urlList(e.REACH_TURN_URLS);
+    if (!turnUrls.length) {
+      problems.push(
+        "REACH_TURN_URLS is required when REACH_TURN_PROVIDER=coturn",
+      );
+    }
+    for (const u of turnUrls) {
+      if (!/^turns?:[^\s]+$/.test(u)) {
+        problems.push(`REACH_TURN_URLS: ${u} is not a turn: or turns: URL`);
+      }
+    }
+    if (!e.REACH_TURN_SECRET) {
+      problems.push(
+        "REACH_TURN_SECRET is required when REACH_TURN_PROVIDER=coturn (coturn's static-auth-secret, at least 16 characters)",
+      );
+    }
+    return {
+      provider: "coturn",
+      stunUrls,
+      turnUrls,
+      secret: e.REACH_TURN_SECRET ?? "",
+      ttlSeconds,
+    };
+  }
+  if (e.REACH_TURN_PROVIDER === "cloudflare") {
+    if (!e.REACH_CF_TURN_KEY_ID) {
+      problems.push(
+        "REACH_CF_TURN_KEY_ID is required when REACH_TURN_PROVIDER=cloudflare",
+      );
+    }
+    if (!e.REACH_CF_TURN_API_TOKEN) {
+      problems.push(
+        "REACH_CF_TURN_API_TOKEN is required when REACH_TURN_PROVIDER=cloudflare",
+      );
+    }
+    return {
+      provider: "cloudflare",
+      stunUrls,
+      keyId: e.REACH_CF_TURN_KEY_ID ?? "",
+      apiToken: e.REACH_CF_TURN_API_TOKEN ?? "",
+      apiBase: e.REACH_CF_TURN_API_BASE.replace(/\/$/, ""),
+      ttlSeconds,
+    };
+  }
+  return { provider: "stun", stunUrls, ttlSeconds };
 }
 
 function readDevSecrets(): Partial<DevSecrets> | null {
