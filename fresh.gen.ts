@@ -12,15 +12,18 @@ import * as $api_auth_nonce from "./routes/api/auth/nonce.ts";
 import * as $api_auth_session from "./routes/api/auth/session.ts";
 import * as $api_auth_verify from "./routes/api/auth/verify.ts";
 import * as $api_handles_index from "./routes/api/handles/index.ts";
+import * as $api_ice from "./routes/api/ice.ts";
 import * as $api_me_profile from "./routes/api/me/profile.ts";
+import * as $api_signal from "./routes/api/signal.ts";
 import * as $go from "./routes/go.ts";
 import * as $handles__handle_ from "./routes/handles/[handle].ts";
 import * as $index from "./routes/index.tsx";
 import * as $me_index from "./routes/me/index.tsx";
 import * as $security from "./routes/security.tsx";
-import * as $CallButton from "./islands/CallButton.tsx";
+import * as $Caller from "./islands/Caller.tsx";
 import * as $ClaimHandle from "./islands/ClaimHandle.tsx";
 import * as $ProfileEditor from "./islands/ProfileEditor.tsx";
+import * as $Receiver from "./islands/Receiver.tsx";
 import * as $SignIn from "./islands/SignIn.tsx";
 import * as $SignOut from "./islands/SignOut.tsx";
 
@@ -38,7 +41,9 @@ const manifest = {
     "./routes/api/auth/session.ts": $api_auth_session,
     "./routes/api/auth/verify.ts": $api_auth_verify,
     "./routes/api/handles/index.ts": $api_handles_index,
+    "./routes/api/ice.ts": $api_ice,
     "./routes/api/me/profile.ts": $api_me_profile,
+    "./routes/api/signal.ts": $api_signal,
     "./routes/go.ts": $go,
     "./routes/handles/[handle].ts": $handles__handle_,
     "./routes/index.tsx": $index,
@@ -46,9 +51,10 @@ const manifest = {
     "./routes/security.tsx": $security,
   },
   islands: {
-    "./islands/CallButton.tsx": $CallButton,
+    "./islands/Caller.tsx": $Caller,
     "./islands/ClaimHandle.tsx": $ClaimHandle,
     "./islands/ProfileEditor.tsx": $ProfileEditor,
+    "./islands/Receiver.tsx": $Receiver,
     "./islands/SignIn.tsx": $SignIn,
     "./islands/SignOut.tsx": $SignOut,
   },

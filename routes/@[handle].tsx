@@ -1,6 +1,6 @@
 import type { Handlers, PageProps, RouteConfig } from "$fresh/server.ts";
 import { Head } from "$fresh/runtime.ts";
-import CallButton from "../islands/CallButton.tsx";
+import Caller from "../islands/Caller.tsx";
 import { app } from "../lib/app.ts";
 import { textOn } from "../lib/color.ts";
 import { checkHandle } from "../lib/identity/handles.ts";
@@ -54,7 +54,7 @@ export default function HandlePage({ data: p }: PageProps<PublicProfile>) {
           <span class="dot" aria-hidden="true" />
           {p.online ? "Online: receiving calls" : "Offline right now"}
         </p>
-        <CallButton handle={p.handle} online={p.online} />
+        <Caller handle={p.handle} online={p.online} />
       </div>
       <p class="fineprint">
         Calls are voice only, browser to browser.{" "}

@@ -38,7 +38,10 @@ export async function handler(req: Request, ctx: FreshContext<State>) {
         ctx.state.handle = await handleOfWallet(kv, session.publicKey);
       }
     }
-    res = mutable(await ctx.next());
+    res = await ctx.next();
+    // A WebSocket upgrade answer goes out untouched.
+    if (res.status === 101) return res;
+    res = mutable(res);
     if (res.status === 405 && ctx.url.pathname.startsWith("/api/")) {
       // API clients get the same JSON error shape for every failure.
       res = jsonError(

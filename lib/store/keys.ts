@@ -15,4 +15,16 @@ export const keys = {
   presencePrefix: (handle: string) => ["presence", handle] as const,
   presence: (handle: string, deviceId: string) =>
     ["presence", handle, deviceId] as const,
+  /** Call id -> CallRecord: the authoritative call state. */
+  call: (callId: string) => ["call", callId] as const,
+  /** Handle -> call id while that handle is in an answered call. */
+  inCall: (handle: string) => ["in_call", handle] as const,
+  /** Call id -> CallLogRecord, kept for the retention period. */
+  callLog: (callId: string) => ["call_log", callId] as const,
+  /** Index for the owner's history: callee hash, start time, call id. */
+  callLogByCallee: (calleeHash: string, startedAt: number, callId: string) =>
+    ["call_log_by_callee", calleeHash, startedAt, callId] as const,
+  /** Fixed-window rate-limit counters (KvU64), expiring with their window. */
+  rate: (scope: string, subject: string, window: number) =>
+    ["rate", scope, subject, window] as const,
 };

@@ -1,8 +1,52 @@
-/** Presence: which devices of a handle are online (written by signaling). */
+/** Presence: which devices of a handle are online, kept alive by heartbeats. */
 import { keys } from "./keys.ts";
 
 export interface PresenceRecord {
   expiresAt: number;
+  /** What this device wants when a new call rings while the handle is in a call. */
+  whenBusy?: "busy" | "ring";
+}
+
+/** How long a device counts as online after its last heartbeat. */
+export const PRESENCE_TTL_MS = 45_000;
+
+export async function markOnline(
+  kv: Deno.Kv,
+  handle: string,
+  deviceId: string,
+  whenBusy: "busy" | "ring" = "busy",
+  now = Date.now(),
+): Promise<void> {
+  await kv.set(
+    keys.presence(handle, deviceId),
+    { expiresAt: now + PRESENCE_TTL_MS, whenBusy } satisfies PresenceRecord,
+    { expireIn: PRESENCE_TTL_MS },
+  );
+}
+
+export async function markOffline(
+  kv: Deno.Kv,
+  handle: string,
+  deviceId: string,
+): Promise<void> {
+  await kv.delete(keys.presence(handle, deviceId));
+}
+
+export async function onlineDevices(
+  kv: Deno.Kv,
+  handle: string,
+  now = Date.now(),
+): Promise<PresenceRecord[]> {
+  const out: PresenceRecord[] = [];
+  for await (
+    const entry of kv.list<PresenceRecord>({
+      prefix: keys.presencePrefix(handle),
+    })
+  ) {
+    // KV deletes expired keys lazily; the record's own expiry decides.
+    if (entry.value.expiresAt > now) out.push(entry.value);
+  }
+  return out;
 }
 
 export async function isOnline(
@@ -10,12 +54,5 @@ export async function isOnline(
   handle: string,
   now = Date.now(),
 ): Promise<boolean> {
-  const iter = kv.list<PresenceRecord>({
-    prefix: keys.presencePrefix(handle),
-  });
-  for await (const entry of iter) {
-    // KV deletes expired keys lazily; the record's own expiry decides.
-    if (entry.value.expiresAt > now) return true;
-  }
-  return false;
+  return (await onlineDevices(kv, handle, now)).length > 0;
 }

@@ -2,6 +2,7 @@ import type { Handlers, PageProps, RouteConfig } from "$fresh/server.ts";
 import { Head } from "$fresh/runtime.ts";
 import ClaimHandle from "../../islands/ClaimHandle.tsx";
 import ProfileEditor from "../../islands/ProfileEditor.tsx";
+import Receiver from "../../islands/Receiver.tsx";
 import SignIn from "../../islands/SignIn.tsx";
 import SignOut from "../../islands/SignOut.tsx";
 import { app } from "../../lib/app.ts";
@@ -58,6 +59,8 @@ export default function Me({ data, state }: PageProps<Data, State>) {
             Your public page:{" "}
             <a href={`/@${profile.handle}`}>/@{profile.handle}</a>
           </p>
+          <h2>Calls</h2>
+          <Receiver handle={profile.handle} />
           <h2>Brand</h2>
           <ProfileEditor
             profile={{

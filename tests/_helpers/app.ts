@@ -10,6 +10,7 @@ import { type Config, loadConfig, setConfig } from "../../lib/config.ts";
 import { setLogSink } from "../../lib/log.ts";
 import { setKv } from "../../lib/store/kv.ts";
 import { type SiwsFields } from "../../lib/identity/siws_message.ts";
+import { resetHub } from "../../signaling/instance.ts";
 import { signOffer, type TestWallet } from "./wallet.ts";
 
 export const ORIGIN = "http://localhost:8000";
@@ -31,24 +32,38 @@ export interface TestApp extends AsyncDisposable {
   config: Config;
   handler: (req: Request) => Promise<Response>;
   client(): TestClient;
+  /** Serves the app on a loopback port (for WebSockets); returns its ws:// base. */
+  listen(): string;
 }
 
-export async function testApp(): Promise<TestApp> {
+export async function testApp(
+  env: Record<string, string> = {},
+): Promise<TestApp> {
   const dir = await Deno.makeTempDir({ prefix: "reach-test-" });
   const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
-  const config = loadConfig(TEST_ENV);
+  const config = loadConfig({ ...TEST_ENV, ...env });
   setConfig(config);
   setKv(kv);
   // Quiet by default; the log audit installs its own sink to read every line.
   setLogSink(() => {});
   const h = await createHandler(manifest, freshConfig);
   const handler = (req: Request) => h(req, INFO);
+  let server: Deno.HttpServer | undefined;
   return {
     kv,
     config,
     handler,
     client: () => new TestClient(handler),
+    listen() {
+      server ??= Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+        (req, info) => h(req, info),
+      );
+      return `ws://127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
+    },
     async [Symbol.asyncDispose]() {
+      await resetHub();
+      await server?.shutdown();
       setKv(undefined);
       kv.close();
       await Deno.remove(dir, { recursive: true });

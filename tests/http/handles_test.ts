@@ -141,7 +141,7 @@ Deno.test("profile: the owner's edits show on the public JSON and page", async (
   assert.ok(html.includes("Offline right now"));
   assert.match(
     html,
-    /<!--frsh-callbutton_default:/,
+    /<!--frsh-caller_default:/,
     "the Call island is marked",
   );
 });

@@ -14,7 +14,7 @@ Deno.test("page weight: /@handle ships at most 20 KB of gzipped JavaScript", asy
   const html = await (await c.request("/@weigh")).text();
   const weight = await pageJsWeight(html, (p) => c.request(p));
   assert.ok(
-    weight.files.some((f) => f.url.includes("CallButton")),
+    weight.files.some((f) => f.url.includes("Caller")),
     "the Call island is counted",
   );
   assert.ok(weight.files.length >= 3, "boot, island and shared chunks");

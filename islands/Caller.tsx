@@ -1,0 +1,265 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { InCall } from "../components/InCall.tsx";
+import { useHydrated } from "../lib/client/hydrated.ts";
+import {
+  CallSession,
+  fetchIceServers,
+  getMicrophone,
+  type MediaState,
+  microphoneError,
+} from "../lib/client/rtc.ts";
+import { SignalSocket } from "../lib/client/signal.ts";
+import type { ServerMessage } from "../signaling/protocol.ts";
+
+interface Props {
+  handle: string;
+  online: boolean;
+}
+
+type Phase =
+  | { kind: "idle" }
+  | { kind: "mic" }
+  | { kind: "ringing"; devices: number }
+  | { kind: "connecting" }
+  | { kind: "connected"; since: number }
+  | { kind: "ended"; message: string };
+
+const ENDED: Record<string, (h: string) => string> = {
+  declined: (h) => `@${h} declined the call.`,
+  missed: (h) => `@${h} did not answer.`,
+  unavailable: (h) => `@${h} is not receiving calls right now.`,
+  busy: (h) => `@${h} is on another call.`,
+  cancelled: () => "Call cancelled.",
+};
+
+function callerToken(): string {
+  const k = "reach.callerToken";
+  let t = localStorage.getItem(k);
+  if (!t || !/^[0-9a-f]{32}$/.test(t)) {
+    t = [...crypto.getRandomValues(new Uint8Array(16))]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem(k, t);
+  }
+  return t;
+}
+
+export default function Caller({ handle, online }: Props) {
+  const hydrated = useHydrated();
+  const [phase, setPhase] = useState<Phase>({ kind: "idle" });
+  const [remote, setRemote] = useState<MediaStream | null>(null);
+  const [media, setMedia] = useState<MediaState>("idle");
+  const [signal, setSignal] = useState("open");
+  const [hideIp, setHideIp] = useState(false);
+  const call = useRef<
+    | {
+      id: string;
+      socket: SignalSocket;
+      session: CallSession | null;
+      token: string;
+    }
+    | null
+  >(null);
+
+  useEffect(() => () => finish(), []);
+
+  function finish() {
+    const c = call.current;
+    call.current = null;
+    c?.session?.close();
+    c?.socket.close();
+  }
+
+  function end(message: string) {
+    finish();
+    setRemote(null);
+    setPhase({ kind: "ended", message });
+  }
+
+  async function start() {
+    setPhase({ kind: "mic" });
+    let mic: MediaStream;
+    let iceServers: RTCIceServer[];
+    try {
+      mic = await getMicrophone();
+    } catch (e) {
+      return setPhase({ kind: "ended", message: microphoneError(e) });
+    }
+    try {
+      iceServers = await fetchIceServers();
+    } catch {
+      mic.getTracks().forEach((t) => t.stop());
+      return setPhase({
+        kind: "ended",
+        message:
+          "Could not prepare the connection. Check your network and try again.",
+      });
+    }
+    const id = crypto.randomUUID();
+    const onMessage = async (m: ServerMessage) => {
+      const c = call.current;
+      if (!c || ("callId" in m && m.callId !== c.id)) return;
+      switch (m.type) {
+        case "welcome":
+          if (!c.token) socket.send({ type: "ring", callId: id, to: handle });
+          break;
+        case "ringing":
+          c.token = m.resumeToken;
+          setPhase({ kind: "ringing", devices: m.devices });
+          c.session = new CallSession({
+            role: "caller",
+            callId: id,
+            send: (x) => socket.send(x as never),
+            iceServers,
+            iceTransportPolicy: hideIp ? "relay" : "all",
+            mic,
+            onState: (s) => {
+              setMedia(s);
+              if (s === "connected") {
+                setPhase((p) =>
+                  p.kind === "connected"
+                    ? p
+                    : { kind: "connected", since: Date.now() }
+                );
+                reportPath(c);
+              } else if (s === "failed") {
+                end("The connection failed and could not be restored.");
+              }
+            },
+            onRemoteStream: setRemote,
+          });
+          await c.session.prepareOffer();
+          break;
+        case "accepted":
+          setPhase({ kind: "connecting" });
+          c.session?.sendOffer();
+          break;
+        case "ended":
+          mic.getTracks().forEach((t) => t.stop());
+          end((ENDED[m.reason] ?? (() => "The call ended."))(handle));
+          break;
+        case "hangup":
+          end(
+            m.reason === "normal"
+              ? `@${handle} hung up.`
+              : "The call ended: the connection was lost.",
+          );
+          break;
+        case "resumed":
+          if (m.state === "ended") end("The call ended.");
+          break;
+        case "error":
+          mic.getTracks().forEach((t) => t.stop());
+          end(
+            m.code === "unknown_handle"
+              ? `No one has the handle @${handle}.`
+              : m.message,
+          );
+          break;
+        default:
+          await c.session?.handle(m);
+      }
+    };
+    const socket = new SignalSocket({
+      hello: { type: "hello", role: "caller", callerToken: callerToken() },
+      onMessage: (m) => {
+        onMessage(m).catch(() =>
+          end("Something went wrong setting up the call.")
+        );
+      },
+      onState: (s, detail) => {
+        setSignal(s);
+        if (s === "closed" && detail && call.current) {
+          end(
+            `The connection to Reach was refused (${
+              detail.reason || detail.code
+            }).`,
+          );
+        }
+      },
+      onReconnect: () => {
+        const c = call.current;
+        if (c?.token) {
+          socket.send({ type: "resume", callId: c.id, token: c.token });
+        }
+      },
+    });
+    call.current = { id, socket, session: null, token: "" };
+  }
+
+  async function reportPath(c: NonNullable<typeof call.current>) {
+    // The call log records whether media went through TURN; nothing else.
+    for (let i = 0; i < 10 && c.session; i++) {
+      const d = await c.session.details();
+      if (d?.localCandidateType) {
+        c.socket.send({ type: "report", callId: c.id, relayed: d.relayed });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  function hangup() {
+    const c = call.current;
+    if (!c) return;
+    c.socket.send(
+      phase.kind === "ringing"
+        ? { type: "cancel", callId: c.id }
+        : { type: "hangup", callId: c.id, reason: "normal" },
+    );
+    end(phase.kind === "ringing" ? "Call cancelled." : "You hung up.");
+  }
+
+  const busy = phase.kind !== "idle" && phase.kind !== "ended";
+  return (
+    <div class="call">
+      {!busy && (
+        <>
+          <button
+            type="button"
+            class="button call-button"
+            disabled={!hydrated}
+            onClick={start}
+          >
+            Call @{handle}
+          </button>
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={hideIp}
+              disabled={!hydrated}
+              onChange={(e) =>
+                setHideIp((e.target as HTMLInputElement).checked)}
+            />{" "}
+            Hide my IP address (relay the call)
+          </label>
+          {!online && phase.kind === "idle" && (
+            <p class="hint">@{handle} looks offline; you can still try.</p>
+          )}
+        </>
+      )}
+      <p class="status" role="status" aria-live="polite">
+        {phase.kind === "mic" && "Asking for your microphone…"}
+        {phase.kind === "ringing" && `Ringing @${handle}…`}
+        {phase.kind === "connecting" && "Answered. Connecting…"}
+        {phase.kind === "ended" && phase.message}
+        {busy && signal === "reconnecting" && " (reconnecting to Reach…)"}
+      </p>
+      {(phase.kind === "ringing" || phase.kind === "connecting" ||
+        phase.kind === "mic") && (
+        <button type="button" class="button danger" onClick={hangup}>
+          Cancel
+        </button>
+      )}
+      {phase.kind === "connected" && call.current?.session && (
+        <InCall
+          session={call.current.session}
+          remote={remote}
+          startedAt={phase.since}
+          peerLabel={`@${handle}`}
+          reconnecting={media === "reconnecting"}
+          onHangup={hangup}
+        />
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,295 @@
+/**
+ * One WebRTC voice call in the browser: microphone, peer connection, ICE
+ * (with restart when the connection fails), and what the connection-details
+ * panel shows. Signaling is passed in, so caller and callee share this code.
+ */
+import type { ServerMessage } from "../../signaling/protocol.ts";
+
+export type Send = (msg: Record<string, unknown> & { type: string }) => void;
+
+export type MediaState =
+  | "idle"
+  | "connecting"
+  | "connected"
+  | "reconnecting"
+  | "failed"
+  | "closed";
+
+export interface ConnectionDetails {
+  dtlsState: string;
+  tlsVersion: string;
+  dtlsCipher: string;
+  srtpCipher: string;
+  localFingerprint: string;
+  remoteFingerprint: string;
+  localCandidateType: string;
+  remoteCandidateType: string;
+  relayed: boolean;
+  packetsSent: number;
+  packetsReceived: number;
+}
+
+/** How long a disconnected call may try to recover before it gives up. */
+export const GIVE_UP_MS = 30_000;
+
+export async function fetchIceServers(): Promise<RTCIceServer[]> {
+  const res = await fetch("/api/ice", { credentials: "same-origin" });
+  if (!res.ok) throw new Error(`ICE servers unavailable (${res.status})`);
+  const body = await res.json() as { iceServers: RTCIceServer[] };
+  return body.iceServers;
+}
+
+export async function getMicrophone(): Promise<MediaStream> {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new Error("This browser cannot use a microphone here.");
+  }
+  return await navigator.mediaDevices.getUserMedia({
+    audio: { echoCancellation: true, noiseSuppression: true },
+    video: false,
+  });
+}
+
+export function microphoneError(e: unknown): string {
+  const name = (e as { name?: string })?.name;
+  if (name === "NotAllowedError" || name === "SecurityError") {
+    return "Microphone access was denied. Allow the microphone for this site in your browser's address bar, then try again.";
+  }
+  if (name === "NotFoundError" || name === "OverconstrainedError") {
+    return "No microphone was found. Plug one in and try again.";
+  }
+  if (name === "NotReadableError") {
+    return "The microphone is busy in another app. Close it and try again.";
+  }
+  return "Could not start the microphone.";
+}
+
+export interface CallSessionOptions {
+  role: "caller" | "callee";
+  callId: string;
+  send: Send;
+  iceServers: RTCIceServer[];
+  /** "relay" hides this browser's addresses from the other side. */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+  mic: MediaStream;
+  onState: (s: MediaState) => void;
+  onRemoteStream: (s: MediaStream) => void;
+}
+
+export class CallSession {
+  readonly pc: RTCPeerConnection;
+  state: MediaState = "idle";
+  private pendingRemote: RTCIceCandidateInit[] = [];
+  /** The caller holds its candidates until the offer may go out. */
+  private held: (RTCIceCandidateInit | null)[] | null;
+  private offerSent = false;
+  private giveUp: ReturnType<typeof setTimeout> | undefined;
+  private restarting = false;
+
+  constructor(private o: CallSessionOptions) {
+    this.held = o.role === "caller" ? [] : null;
+    this.pc = new RTCPeerConnection({
+      iceServers: o.iceServers,
+      iceTransportPolicy: o.iceTransportPolicy ?? "all",
+    });
+    for (const track of o.mic.getAudioTracks()) {
+      this.pc.addTrack(track, o.mic);
+    }
+    this.pc.onicecandidate = (e) => {
+      const c = e.candidate ? e.candidate.toJSON() : null;
+      if (this.held) this.held.push(c);
+      else this.o.send({ type: "candidate", callId: o.callId, candidate: c });
+    };
+    this.pc.ontrack = (e) => {
+      o.onRemoteStream(e.streams[0] ?? new MediaStream([e.track]));
+    };
+    this.pc.onconnectionstatechange = () => this.onConnectionState();
+  }
+
+  private set(s: MediaState) {
+    if (this.state === s || this.state === "closed") return;
+    this.state = s;
+    this.o.onState(s);
+  }
+
+  private onConnectionState() {
+    const s = this.pc.connectionState;
+    if (s === "connected") {
+      clearTimeout(this.giveUp);
+      this.giveUp = undefined;
+      this.restarting = false;
+      this.set("connected");
+    } else if (s === "disconnected" || s === "failed") {
+      if (this.state === "connected" || this.state === "reconnecting") {
+        this.set("reconnecting");
+        this.giveUp ??= setTimeout(() => this.fail(), GIVE_UP_MS);
+      }
+      if (s === "failed") this.restartIce();
+    } else if (s === "connecting" && this.state === "idle") {
+      this.set("connecting");
+    }
+  }
+
+  private fail() {
+    this.set("failed");
+    this.o.send({ type: "hangup", callId: this.o.callId, reason: "failed" });
+    this.close();
+  }
+
+  /** Caller: gather while ringing, so the answer comes fast. */
+  async prepareOffer(): Promise<void> {
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+  }
+
+  /** Caller: a device accepted; now the offer and gathered candidates go out. */
+  sendOffer(): void {
+    if (this.offerSent) return;
+    this.offerSent = true;
+    this.set("connecting");
+    const sdp = this.pc.localDescription?.sdp;
+    if (sdp) this.o.send({ type: "offer", callId: this.o.callId, sdp });
+    for (const c of this.held ?? []) {
+      this.o.send({ type: "candidate", callId: this.o.callId, candidate: c });
+    }
+    this.held = null;
+  }
+
+  /** ICE restart: the caller makes a new offer; the callee asks for one. */
+  async restartIce(): Promise<void> {
+    if (this.restarting || this.state === "closed") return;
+    this.restarting = true;
+    if (this.o.role === "callee") {
+      this.o.send({ type: "ice-restart", callId: this.o.callId });
+      return;
+    }
+    const offer = await this.pc.createOffer({ iceRestart: true });
+    await this.pc.setLocalDescription(offer);
+    this.o.send({ type: "offer", callId: this.o.callId, sdp: offer.sdp! });
+  }
+
+  async handle(msg: ServerMessage): Promise<void> {
+    if (!("callId" in msg) || msg.callId !== this.o.callId) return;
+    switch (msg.type) {
+      case "offer": {
+        await this.pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+        await this.flushRemote();
+        const answer = await this.pc.createAnswer();
+        await this.pc.setLocalDescription(answer);
+        this.o.send({
+          type: "answer",
+          callId: this.o.callId,
+          sdp: answer.sdp!,
+        });
+        this.set(this.state === "idle" ? "connecting" : this.state);
+        break;
+      }
+      case "answer":
+        await this.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+        await this.flushRemote();
+        break;
+      case "candidate":
+        if (!msg.candidate) break;
+        if (this.pc.remoteDescription) {
+          await this.pc.addIceCandidate(msg.candidate).catch(() => {});
+        } else this.pendingRemote.push(msg.candidate);
+        break;
+      case "ice-restart":
+        if (this.o.role === "caller") {
+          this.restarting = false;
+          await this.restartIce();
+        }
+        break;
+    }
+  }
+
+  private async flushRemote() {
+    for (const c of this.pendingRemote.splice(0)) {
+      await this.pc.addIceCandidate(c).catch(() => {});
+    }
+  }
+
+  setMuted(muted: boolean): void {
+    for (const t of this.o.mic.getAudioTracks()) t.enabled = !muted;
+  }
+
+  async details(): Promise<ConnectionDetails | null> {
+    if (this.state === "closed") return null;
+    const stats = await this.pc.getStats();
+    const byId = new Map<string, Record<string, unknown>>();
+    stats.forEach((s) => byId.set(s.id, s as Record<string, unknown>));
+    const d: ConnectionDetails = {
+      dtlsState: "",
+      tlsVersion: "",
+      dtlsCipher: "",
+      srtpCipher: "",
+      localFingerprint: "",
+      remoteFingerprint: "",
+      localCandidateType: "",
+      remoteCandidateType: "",
+      relayed: false,
+      packetsSent: 0,
+      packetsReceived: 0,
+    };
+    for (const s of byId.values()) {
+      if (s.type === "transport") {
+        d.dtlsState = String(s.dtlsState ?? "");
+        d.tlsVersion = String(s.tlsVersion ?? "");
+        d.dtlsCipher = String(s.dtlsCipher ?? "");
+        d.srtpCipher = String(s.srtpCipher ?? "");
+        const local = byId.get(String(s.localCertificateId));
+        const remote = byId.get(String(s.remoteCertificateId));
+        d.localFingerprint = String(local?.fingerprint ?? "");
+        d.remoteFingerprint = String(remote?.fingerprint ?? "");
+        const pair = byId.get(String(s.selectedCandidatePairId));
+        if (pair) {
+          d.localCandidateType = String(
+            byId.get(String(pair.localCandidateId))?.candidateType ?? "",
+          );
+          d.remoteCandidateType = String(
+            byId.get(String(pair.remoteCandidateId))?.candidateType ?? "",
+          );
+        }
+      } else if (s.type === "outbound-rtp" && s.kind === "audio") {
+        d.packetsSent += Number(s.packetsSent ?? 0);
+      } else if (s.type === "inbound-rtp" && s.kind === "audio") {
+        d.packetsReceived += Number(s.packetsReceived ?? 0);
+      }
+    }
+    d.relayed = d.localCandidateType === "relay" ||
+      d.remoteCandidateType === "relay";
+    return d;
+  }
+
+  close(): void {
+    clearTimeout(this.giveUp);
+    this.state = "closed";
+    this.pc.close();
+    for (const t of this.o.mic.getTracks()) t.stop();
+  }
+}
+
+/** A 0..1 level of a stream, sampled on demand (for the level meter). */
+export function levelMeter(stream: MediaStream): {
+  read(): number;
+  stop(): void;
+} {
+  const Ctx = globalThis.AudioContext;
+  if (!Ctx) return { read: () => 0, stop: () => {} };
+  const ctx = new Ctx();
+  const src = ctx.createMediaStreamSource(stream);
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 512;
+  src.connect(analyser);
+  const buf = new Float32Array(analyser.fftSize);
+  return {
+    read() {
+      analyser.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const v of buf) sum += v * v;
+      return Math.min(1, Math.sqrt(sum / buf.length) * 4);
+    },
+    stop() {
+      ctx.close().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import type { Handlers } from "$fresh/server.ts";
+import { app } from "../../lib/app.ts";
+import { jsonError } from "../../lib/http.ts";
+import type { State } from "../../lib/state.ts";
+import { getHub } from "../../signaling/instance.ts";
+import { SUBPROTOCOL } from "../../signaling/protocol.ts";
+
+/** The signaling WebSocket (signaling/PROTOCOL.md). */
+export const handler: Handlers<unknown, State> = {
+  async GET(req, ctx) {
+    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return jsonError(
+        426,
+        "upgrade_required",
+        "This endpoint speaks WebSocket only.",
+        { headers: { upgrade: "websocket" } },
+      );
+    }
+    const { config } = await app();
+    // Browsers always send Origin on WebSocket handshakes; refuse other sites.
+    if (req.headers.get("origin") !== config.origin) {
+      return jsonError(
+        403,
+        "cross_origin",
+        "This connection came from another site.",
+      );
+    }
+    const offered = (req.headers.get("sec-websocket-protocol") ?? "")
+      .split(",").map((p) => p.trim());
+    if (!offered.includes(SUBPROTOCOL)) {
+      return jsonError(
+        400,
+        "unsupported_protocol",
+        `Ask for the WebSocket subprotocol ${SUBPROTOCOL}.`,
+      );
+    }
+    const { socket, response } = Deno.upgradeWebSocket(req, {
+      protocol: SUBPROTOCOL,
+    });
+    (await getHub()).attach(socket, {
+      publicKey: ctx.state.session?.publicKey ?? null,
+      handle: ctx.state.handle,
+    });
+    return response;
+  },
+};

@@ -1,0 +1,302 @@
+/**
+ * The call state machine: ringing -> answered | declined | missed |
+ * cancelled, answered -> ended; unavailable and busy end a call at once.
+ * KV (lib/store/calls.ts) holds the authoritative state, so the first accept
+ * wins on any isolate; this module adds the timers (ring lifetime, resume
+ * grace) and tells both ends through the bus.
+ */
+import { hmacHex, randomHex, sha256Hex } from "../lib/crypto/hash.ts";
+import { log } from "../lib/log.ts";
+import {
+  acceptCall,
+  type CallDecision,
+  type CallRecord,
+  createCall,
+  endCall,
+  getCall,
+  inCall,
+  updateCall,
+} from "../lib/store/calls.ts";
+import { onlineDevices } from "../lib/store/presence.ts";
+import { getProfile } from "../lib/store/profiles.ts";
+import { hitRate } from "../lib/store/rate.ts";
+import type { CallEnd, HangupReason, ServerMessage } from "./protocol.ts";
+
+export type Notify = (
+  topic: string,
+  msg: ServerMessage,
+  exceptDevice?: string,
+) => Promise<void>;
+
+export interface CallsOptions {
+  kv: Deno.Kv;
+  hmacKey: Uint8Array;
+  ringMs: number;
+  retentionMs: number;
+  resumeGraceMs: number;
+  notify: Notify;
+  /** Rings allowed per minute: per caller, and per callee handle. */
+  ringLimits?: { perCaller: number; perCallee: number };
+}
+
+export type RingResult =
+  | { ok: true; devices: number; resumeToken: string }
+  | { ok: false; code: "ended"; reason: CallEnd }
+  | {
+    ok: false;
+    code: "unknown_handle" | "rate_limited" | "call_exists";
+    message: string;
+  };
+
+export const callerTopic = (callId: string) => `call:${callId}:caller`;
+export const calleeTopic = (callId: string) => `call:${callId}:callee`;
+export const devicesTopic = (handle: string) => `dev:${handle}`;
+
+export class Calls {
+  private timers = new Map<string, ReturnType<typeof setTimeout>>();
+  private limits: { perCaller: number; perCallee: number };
+
+  constructor(private o: CallsOptions) {
+    this.limits = o.ringLimits ?? { perCaller: 10, perCallee: 30 };
+  }
+
+  close(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private later(key: string, ms: number, fn: () => Promise<unknown>): void {
+    clearTimeout(this.timers.get(key));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        fn().catch(() =>
+          log("signal.timer_error", { kind: key.split(":")[0] })
+        );
+      }, ms),
+    );
+  }
+
+  private cancelTimer(key: string): void {
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+  }
+
+  private end(
+    callId: string,
+    decision: CallDecision,
+    from: CallRecord["state"][],
+  ): Promise<CallRecord | null> {
+    return endCall(this.o.kv, callId, decision, from, this.o.retentionMs);
+  }
+
+  /** Tells the caller and every device of the handle that ringing ended. */
+  private async ended(rec: CallRecord, reason: CallEnd): Promise<void> {
+    this.cancelTimer(`ring:${rec.callId}`);
+    log("call.ended", { callId: rec.callId, outcome: reason });
+    const msg: ServerMessage = { type: "ended", callId: rec.callId, reason };
+    await this.o.notify(callerTopic(rec.callId), msg);
+    await this.o.notify(devicesTopic(rec.calleeHandle), msg);
+  }
+
+  async ring(r: {
+    callId: string;
+    to: string;
+    callerId: string;
+    from: string | null;
+    callerConn: string;
+  }): Promise<RingResult> {
+    const { kv } = this.o;
+    const callerHash = await hmacHex(this.o.hmacKey, "caller", r.callerId);
+    const byCaller = await hitRate(
+      kv,
+      "ring_caller",
+      callerHash,
+      this.limits.perCaller,
+      60_000,
+    );
+    const byCallee = byCaller.ok
+      ? await hitRate(kv, "ring_callee", r.to, this.limits.perCallee, 60_000)
+      : byCaller;
+    if (!byCaller.ok || !byCallee.ok) {
+      log("call.rate_limited", { callId: r.callId });
+      return {
+        ok: false,
+        code: "rate_limited",
+        message:
+          "Too many calls right now; please wait a minute and try again.",
+      };
+    }
+    if (!await getProfile(kv, r.to)) {
+      return {
+        ok: false,
+        code: "unknown_handle",
+        message: "No one has that handle.",
+      };
+    }
+    const resumeToken = randomHex(32);
+    const rec: CallRecord = {
+      callId: r.callId,
+      state: "ringing",
+      calleeHandle: r.to,
+      callerHash,
+      calleeHash: await hmacHex(this.o.hmacKey, "callee", r.to),
+      createdAt: Date.now(),
+      callerResume: await sha256Hex(resumeToken),
+      callerConn: r.callerConn,
+    };
+    if (!await createCall(kv, rec)) {
+      return {
+        ok: false,
+        code: "call_exists",
+        message: "That call id is in use.",
+      };
+    }
+    log("call.ring", { callId: r.callId });
+    const devices = await onlineDevices(kv, r.to);
+    let endNow: CallEnd | null = null;
+    if (devices.length === 0) endNow = "unavailable";
+    else if (
+      !devices.some((d) => d.whenBusy === "ring") && await inCall(kv, r.to)
+    ) endNow = "busy";
+    if (endNow) {
+      await this.end(r.callId, endNow, ["ringing"]);
+      log("call.ended", { callId: r.callId, outcome: endNow });
+      return { ok: false, code: "ended", reason: endNow };
+    }
+    await this.o.notify(devicesTopic(r.to), {
+      type: "incoming",
+      callId: r.callId,
+      from: r.from,
+    });
+    this.later(`ring:${r.callId}`, this.o.ringMs, async () => {
+      const ended = await this.end(r.callId, "missed", ["ringing"]);
+      if (ended) await this.ended(ended, "missed");
+    });
+    return { ok: true, devices: devices.length, resumeToken };
+  }
+
+  async cancel(callId: string): Promise<void> {
+    const ended = await this.end(callId, "cancelled", ["ringing"]);
+    if (ended) await this.ended(ended, "cancelled");
+  }
+
+  async decline(
+    callId: string,
+    handle: string,
+  ): Promise<"ok" | "forbidden" | "not_ringing"> {
+    const rec = await getCall(this.o.kv, callId);
+    if (!rec) return "not_ringing";
+    if (rec.calleeHandle !== handle) return "forbidden";
+    const ended = await this.end(callId, "declined", ["ringing"]);
+    if (!ended) return "not_ringing";
+    await this.ended(ended, "declined");
+    return "ok";
+  }
+
+  async accept(
+    callId: string,
+    handle: string,
+    deviceId: string,
+    conn: string,
+  ): Promise<
+    | { ok: true; resumeToken: string }
+    | { ok: false; code: "forbidden" | "answered" | "not_ringing" }
+  > {
+    const rec = await getCall(this.o.kv, callId);
+    if (!rec) return { ok: false, code: "not_ringing" };
+    if (rec.calleeHandle !== handle) return { ok: false, code: "forbidden" };
+    const resumeToken = randomHex(32);
+    const won = await acceptCall(
+      this.o.kv,
+      callId,
+      deviceId,
+      await sha256Hex(resumeToken),
+      conn,
+    );
+    if (!won) {
+      const now = await getCall(this.o.kv, callId);
+      return {
+        ok: false,
+        code: now?.state === "answered" ? "answered" : "not_ringing",
+      };
+    }
+    this.cancelTimer(`ring:${callId}`);
+    log("call.answered", { callId });
+    await this.o.notify(callerTopic(callId), { type: "accepted", callId });
+    await this.o.notify(
+      devicesTopic(handle),
+      { type: "answered-elsewhere", callId },
+      deviceId,
+    );
+    return { ok: true, resumeToken };
+  }
+
+  async hangup(
+    callId: string,
+    side: "caller" | "callee",
+    reason: HangupReason,
+  ): Promise<void> {
+    const ended = await this.end(callId, "cancelled", ["ringing", "answered"]);
+    if (!ended) return;
+    if (ended.decision === "cancelled") {
+      return await this.ended(ended, "cancelled");
+    }
+    log("call.hangup", { callId, reason });
+    const other = side === "caller" ? calleeTopic(callId) : callerTopic(callId);
+    await this.o.notify(other, { type: "hangup", callId, reason });
+  }
+
+  async report(callId: string, relayed: boolean): Promise<void> {
+    await updateCall(this.o.kv, callId, () => ({ relayed }));
+  }
+
+  async resume(
+    callId: string,
+    token: string,
+    conn: string,
+  ): Promise<
+    | {
+      ok: true;
+      role: "caller" | "callee";
+      state: CallRecord["state"];
+      handle: string;
+    }
+    | { ok: false }
+  > {
+    const rec = await getCall(this.o.kv, callId);
+    if (!rec) return { ok: false };
+    const h = await sha256Hex(token);
+    const role = h === rec.callerResume
+      ? "caller"
+      : h === rec.calleeResume
+      ? "callee"
+      : null;
+    if (!role) return { ok: false };
+    if (rec.state !== "ended") {
+      await updateCall(
+        this.o.kv,
+        callId,
+        () => role === "caller" ? { callerConn: conn } : { calleeConn: conn },
+      );
+      this.cancelTimer(`grace:${callId}:${role}`);
+    }
+    log("call.resumed", { callId, kind: role });
+    return { ok: true, role, state: rec.state, handle: rec.calleeHandle };
+  }
+
+  /**
+   * A socket of this call dropped. The call (media is peer to peer) goes on;
+   * if that side has not resumed within the grace period, the call ends.
+   */
+  sideLost(callId: string, side: "caller" | "callee", conn: string): void {
+    this.later(`grace:${callId}:${side}`, this.o.resumeGraceMs, async () => {
+      const rec = await getCall(this.o.kv, callId);
+      if (!rec || rec.state === "ended") return;
+      const current = side === "caller" ? rec.callerConn : rec.calleeConn;
+      if (current !== conn) return; // it resumed, maybe on another isolate
+      await this.hangup(callId, side, "connection_lost");
+    });
+  }
+}

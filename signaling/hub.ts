@@ -1,0 +1,508 @@
+/**
+ * The hub: this isolate's signaling sockets. It validates every frame,
+ * checks that a socket speaks only for its own role and calls, drives the
+ * call state machine (signaling/calls.ts) and relays offer/answer/candidate
+ * bodies opaquely through the bus, so the two ends may sit on different
+ * isolates. It never reads, stores or logs those bodies.
+ */
+import type { Config } from "../lib/config.ts";
+import { log } from "../lib/log.ts";
+import type { Bus, BusMessage } from "./bus.ts";
+import { Calls, type Notify } from "./calls.ts";
+import {
+  type ClientMessage,
+  type ClientMessageOf,
+  CLOSE,
+  parseClientFrame,
+  type ServerMessage,
+  SUBPROTOCOL,
+} from "./protocol.ts";
+import { markOffline, markOnline } from "../lib/store/presence.ts";
+
+export { SUBPROTOCOL };
+
+export interface Identity {
+  /** Signed-in wallet key, if any. */
+  publicKey: string | null;
+  /** That wallet's handle, if claimed. */
+  handle: string | null;
+}
+
+export interface HubOptions {
+  kv: Deno.Kv;
+  bus: Bus;
+  config: Pick<
+    Config,
+    "hmacKey" | "ringMs" | "callLogRetentionMs"
+  >;
+  heartbeatMs?: number;
+  /** How long a dropped side may take to resume before its call ends. */
+  resumeGraceMs?: number;
+  /** Per-socket flood limit: burst and messages per second. */
+  flood?: { burst: number; perSecond: number };
+}
+
+/** Bus payload: a server message for the sockets subscribed to a topic. */
+interface Envelope extends BusMessage {
+  msg: ServerMessage;
+  /** Skip the device with this id (the one that answered). */
+  exceptDevice?: string;
+}
+
+type Role = "caller" | "callee";
+
+class Conn {
+  readonly id = crypto.randomUUID();
+  role: "device" | "caller" | null = null;
+  deviceId: string | null = null;
+  whenBusy: "busy" | "ring" = "busy";
+  callerId: string | null = null;
+  calls = new Map<string, { role: Role; unsub: () => void }>();
+  unsubs: (() => void)[] = [];
+  lastSeen = Date.now();
+  tokens: number;
+  tokensAt = Date.now();
+  closed = false;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly identity: Identity,
+    burst: number,
+  ) {
+    this.tokens = burst;
+  }
+
+  send(msg: ServerMessage): void {
+    if (this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(msg));
+    }
+  }
+}
+
+export class Hub {
+  readonly conns = new Set<Conn>();
+  readonly calls: Calls;
+  readonly heartbeatMs: number;
+  readonly resumeGraceMs: number;
+  private flood: { burst: number; perSecond: number };
+  private sweep: ReturnType<typeof setInterval>;
+
+  constructor(private opts: HubOptions) {
+    this.heartbeatMs = opts.heartbeatMs ?? 15_000;
+    this.resumeGraceMs = opts.resumeGraceMs ?? 60_000;
+    this.flood = opts.flood ?? { burst: 200, perSecond: 50 };
+    const notify: Notify = (topic, msg, exceptDevice) =>
+      this.publish(topic, msg, exceptDevice);
+    this.calls = new Calls({
+      kv: opts.kv,
+      hmacKey: opts.config.hmacKey,
+      ringMs: opts.config.ringMs,
+      retentionMs: opts.config.callLogRetentionMs,
+      resumeGraceMs: this.resumeGraceMs,
+      notify,
+    });
+    // One sweep for all sockets: close the silent, refresh device presence.
+    this.sweep = setInterval(() => this.tick(), this.heartbeatMs);
+  }
+
+  /** Figures for the operator dashboard and benchmarks. */
+  stats(): { connections: number; devices: number; callers: number } {
+    let devices = 0, callers = 0;
+    for (const c of this.conns) {
+      if (c.role === "device") devices++;
+      else if (c.role === "caller") callers++;
+    }
+    return { connections: this.conns.size, devices, callers };
+  }
+
+  attach(socket: WebSocket, identity: Identity): void {
+    const conn = new Conn(socket, identity, this.flood.burst);
+    this.conns.add(conn);
+    socket.addEventListener("message", (e) => {
+      this.onFrame(conn, e.data).catch((err) => {
+        log("signal.error", { kind: err?.name ?? "Error" });
+        this.closeConn(conn, CLOSE.badFrame, "server error");
+      });
+    });
+    socket.addEventListener("close", () => this.onClose(conn));
+    socket.addEventListener("error", () => this.onClose(conn));
+  }
+
+  /** Stops timers and closes every socket with 1001. */
+  shutdown(): void {
+    clearInterval(this.sweep);
+    this.calls.close();
+    for (const c of [...this.conns]) {
+      this.closeConn(c, CLOSE.goingAway, "server shutting down");
+    }
+  }
+
+  private publish(topic: string, msg: ServerMessage, exceptDevice?: string) {
+    const env: Envelope = exceptDevice ? { msg, exceptDevice } : { msg };
+    return this.opts.bus.publish(topic, env);
+  }
+
+  private closeConn(conn: Conn, code: number, reason: string): void {
+    if (!conn.closed) {
+      log("signal.close", { code, reason });
+    }
+    const ws = conn.socket;
+    // Let queued replies reach the client before the close frame; closing
+    // with writes pending makes the peer see a reset instead of our code.
+    const close = () => {
+      try {
+        ws.close(code, reason);
+      } catch {
+        // already closing
+      }
+    };
+    if (ws.bufferedAmount > 0) setTimeout(close, 0);
+    else close();
+    this.onClose(conn);
+  }
+
+  private onClose(conn: Conn): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.conns.delete(conn);
+    for (const u of conn.unsubs) u();
+    for (const [callId, { role, unsub }] of conn.calls) {
+      unsub();
+      this.calls.sideLost(callId, role, conn.id);
+    }
+    conn.calls.clear();
+    if (conn.role === "device" && conn.identity.handle && conn.deviceId) {
+      markOffline(this.opts.kv, conn.identity.handle, conn.deviceId).catch(
+        () => {},
+      );
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const c of this.conns) {
+      if (now - c.lastSeen > this.heartbeatMs * 3) {
+        this.closeConn(c, CLOSE.heartbeatTimeout, "no heartbeat");
+      } else if (c.role === "device") {
+        markOnline(
+          this.opts.kv,
+          c.identity.handle!,
+          c.deviceId!,
+          c.whenBusy,
+        ).catch(() => {});
+      }
+    }
+  }
+
+  private takeToken(conn: Conn): boolean {
+    const now = Date.now();
+    conn.tokens = Math.min(
+      this.flood.burst,
+      conn.tokens + (now - conn.tokensAt) / 1000 * this.flood.perSecond,
+    );
+    conn.tokensAt = now;
+    if (conn.tokens < 1) return false;
+    conn.tokens -= 1;
+    return true;
+  }
+
+  private async onFrame(conn: Conn, data: unknown): Promise<void> {
+    if (conn.closed) return;
+    conn.lastSeen = Date.now();
+    if (!this.takeToken(conn)) {
+      return this.closeConn(conn, CLOSE.rateLimited, "too many messages");
+    }
+    const parsed = parseClientFrame(data);
+    if (!parsed.ok) return this.closeConn(conn, parsed.close, parsed.reason);
+    const msg = parsed.msg;
+    if (msg.type === "heartbeat") return conn.send({ type: "heartbeat-ack" });
+    if (msg.type === "hello") return await this.hello(conn, msg);
+    if (!conn.role) {
+      return this.closeConn(conn, CLOSE.helloRequired, "say hello first");
+    }
+    switch (msg.type) {
+      case "ring":
+        return await this.ring(conn, msg);
+      case "accept":
+      case "decline":
+        return await this.answerRing(conn, msg);
+      case "resume":
+        return await this.resume(conn, msg);
+      default:
+        return await this.inCall(conn, msg);
+    }
+  }
+
+  private async hello(conn: Conn, msg: ClientMessageOf<"hello">) {
+    if (conn.role) {
+      return this.closeConn(conn, CLOSE.helloRequired, "hello twice");
+    }
+    if (msg.role === "device") {
+      if (!conn.identity.handle) {
+        return this.closeConn(
+          conn,
+          CLOSE.notAuthenticated,
+          "sign in and claim a handle to receive calls",
+        );
+      }
+      conn.role = "device";
+      conn.deviceId = msg.deviceId;
+      conn.whenBusy = msg.whenBusy;
+      conn.unsubs.push(
+        this.opts.bus.subscribe(
+          `dev:${conn.identity.handle}`,
+          (m) => this.deliver(conn, m as Envelope),
+        ),
+      );
+      // Rings may come from any isolate: be subscribed before being online.
+      await this.opts.bus.ready();
+      await markOnline(
+        this.opts.kv,
+        conn.identity.handle,
+        msg.deviceId,
+        msg.whenBusy,
+      );
+    } else {
+      conn.role = "caller";
+      conn.callerId = conn.identity.publicKey
+        ? `wallet:${conn.identity.publicKey}`
+        : `token:${msg.callerToken}`;
+    }
+    log("signal.hello", { kind: conn.role });
+    conn.send({
+      type: "welcome",
+      role: conn.role,
+      ...(conn.role === "device" ? { handle: conn.identity.handle! } : {}),
+      heartbeatMs: this.heartbeatMs,
+      ringMs: this.opts.config.ringMs,
+    });
+  }
+
+  /** Bus delivery to one socket: drop the call from its set when it ends. */
+  private deliver(conn: Conn, env: Envelope): void {
+    if (conn.closed) return;
+    if (env.exceptDevice && env.exceptDevice === conn.deviceId) return;
+    const m = env.msg;
+    if (
+      (m.type === "ended" || m.type === "hangup" ||
+        m.type === "answered-elsewhere") && conn.calls.has(m.callId)
+    ) {
+      conn.calls.get(m.callId)!.unsub();
+      conn.calls.delete(m.callId);
+    }
+    conn.send(m);
+  }
+
+  /** Subscribes this socket to its side of a call, visible everywhere on return. */
+  private async join(conn: Conn, callId: string, role: Role): Promise<void> {
+    if (conn.calls.has(callId)) return;
+    const unsub = this.opts.bus.subscribe(
+      `call:${callId}:${role}`,
+      (m) => this.deliver(conn, m as Envelope),
+    );
+    conn.calls.set(callId, { role, unsub });
+    await this.opts.bus.ready();
+  }
+
+  private async ring(conn: Conn, msg: ClientMessageOf<"ring">) {
+    if (conn.role !== "caller") {
+      return this.closeConn(conn, CLOSE.forbidden, "only callers ring");
+    }
+    if (conn.calls.size >= 3) {
+      return conn.send({
+        type: "error",
+        code: "rate_limited",
+        message: "Too many calls at once from this page.",
+        callId: msg.callId,
+      });
+    }
+    // Join first so that no answer published by a fast device is missed.
+    await this.join(conn, msg.callId, "caller");
+    const result = await this.calls.ring({
+      callId: msg.callId,
+      to: msg.to,
+      callerId: conn.callerId!,
+      from: conn.identity.handle,
+      callerConn: conn.id,
+    });
+    if (!result.ok) {
+      const joined = conn.calls.get(msg.callId);
+      if (joined && result.code !== "call_exists") {
+        joined.unsub();
+        conn.calls.delete(msg.callId);
+      }
+      if (result.code === "ended") {
+        return conn.send({
+          type: "ended",
+          callId: msg.callId,
+          reason: result.reason,
+        });
+      }
+      return conn.send({
+        type: "error",
+        code: result.code,
+        message: result.message,
+        callId: msg.callId,
+      });
+    }
+    conn.send({
+      type: "ringing",
+      callId: msg.callId,
+      devices: result.devices,
+      resumeToken: result.resumeToken,
+    });
+  }
+
+  private async answerRing(
+    conn: Conn,
+    msg: ClientMessageOf<"accept" | "decline">,
+  ) {
+    if (conn.role !== "device") {
+      return this.closeConn(conn, CLOSE.forbidden, "only devices answer");
+    }
+    const handle = conn.identity.handle!;
+    if (msg.type === "decline") {
+      const r = await this.calls.decline(msg.callId, handle);
+      if (r === "forbidden") {
+        return this.closeConn(conn, CLOSE.forbidden, "not your call");
+      }
+      if (r === "not_ringing") {
+        conn.send({
+          type: "error",
+          code: "not_ringing",
+          message: "This call is no longer ringing.",
+          callId: msg.callId,
+        });
+      }
+      return;
+    }
+    // Join before the atomic accept so the caller's offer cannot race past.
+    await this.join(conn, msg.callId, "callee");
+    const r = await this.calls.accept(
+      msg.callId,
+      handle,
+      conn.deviceId!,
+      conn.id,
+    );
+    if (!r.ok) {
+      conn.calls.get(msg.callId)?.unsub();
+      conn.calls.delete(msg.callId);
+      if (r.code === "forbidden") {
+        return this.closeConn(conn, CLOSE.forbidden, "not your call");
+      }
+      return conn.send(
+        r.code === "answered"
+          ? { type: "answered-elsewhere", callId: msg.callId }
+          : {
+            type: "error",
+            code: "not_ringing",
+            message: "This call is no longer ringing.",
+            callId: msg.callId,
+          },
+      );
+    }
+    conn.send({
+      type: "connected-call",
+      callId: msg.callId,
+      resumeToken: r.resumeToken,
+    });
+  }
+
+  private async resume(conn: Conn, msg: ClientMessageOf<"resume">) {
+    const r = await this.calls.resume(msg.callId, msg.token, conn.id);
+    const fits = r.ok &&
+      (r.role === "caller"
+        ? conn.role === "caller"
+        : conn.role === "device" && conn.identity.handle === r.handle);
+    if (!r.ok || !fits) {
+      return conn.send({
+        type: "error",
+        code: "bad_resume",
+        message: "That call cannot be resumed from here.",
+        callId: msg.callId,
+      });
+    }
+    if (r.state !== "ended") await this.join(conn, msg.callId, r.role);
+    conn.send({ type: "resumed", callId: msg.callId, state: r.state });
+  }
+
+  /** Messages inside a call: only for this socket's own calls and role. */
+  private async inCall(
+    conn: Conn,
+    msg: Exclude<
+      ClientMessage,
+      { type: "hello" | "heartbeat" | "ring" | "accept" | "decline" | "resume" }
+    >,
+  ) {
+    const mine = conn.calls.get(msg.callId);
+    if (!mine) return this.closeConn(conn, CLOSE.forbidden, "not your call");
+    const other: Role = mine.role === "caller" ? "callee" : "caller";
+    switch (msg.type) {
+      case "cancel":
+        if (mine.role !== "caller") {
+          return this.closeConn(
+            conn,
+            CLOSE.forbidden,
+            "only the caller cancels",
+          );
+        }
+        await this.calls.cancel(msg.callId);
+        return;
+      case "offer":
+        if (mine.role !== "caller") {
+          return this.closeConn(
+            conn,
+            CLOSE.forbidden,
+            "only the caller offers",
+          );
+        }
+        break;
+      case "answer":
+        if (mine.role !== "callee") {
+          return this.closeConn(
+            conn,
+            CLOSE.forbidden,
+            "only the callee answers",
+          );
+        }
+        break;
+      case "report":
+        if (mine.role !== "caller") {
+          return this.closeConn(
+            conn,
+            CLOSE.forbidden,
+            "only the caller reports",
+          );
+        }
+        await this.calls.report(msg.callId, msg.relayed);
+        return;
+      case "hangup":
+        mine.unsub();
+        conn.calls.delete(msg.callId);
+        await this.calls.hangup(msg.callId, mine.role, msg.reason);
+        return;
+    }
+    // offer, answer, candidate, ice-restart: relayed as they are.
+    await this.publish(`call:${msg.callId}:${other}`, relayed(msg));
+  }
+}
+
+/** The relayed copy: the same fields, re-assembled so nothing else slips through. */
+function relayed(
+  msg: ClientMessageOf<"offer" | "answer" | "candidate" | "ice-restart">,
+): ServerMessage {
+  switch (msg.type) {
+    case "offer":
+      return { type: "offer", callId: msg.callId, sdp: msg.sdp };
+    case "answer":
+      return { type: "answer", callId: msg.callId, sdp: msg.sdp };
+    case "candidate":
+      return {
+        type: "candidate",
+        callId: msg.callId,
+        candidate: msg.candidate,
+      };
+    case "ice-restart":
+      return { type: "ice-restart", callId: msg.callId };
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The signaling protocol, reach-signal/1: the zod schemas here are the
+ * contract (PROTOCOL.md describes them in prose). The server validates every
+ * frame against them; islands import only the types.
+ */
+import { z } from "zod";
+
+export const SUBPROTOCOL = "reach-signal.v1";
+
+/** Largest frame the server accepts, in bytes (UTF-8). */
+export const MAX_FRAME_BYTES = 16 * 1024;
+export const MAX_SDP_CHARS = 12 * 1024;
+export const MAX_CANDIDATE_CHARS = 1024;
+
+/** Close codes: 1000 normal, 1001 server going away, 1009 frame too large, 4xxx below. */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  tooLarge: 1009,
+  badFrame: 4000,
+  notAuthenticated: 4001,
+  helloRequired: 4002,
+  forbidden: 4003,
+  rateLimited: 4008,
+  heartbeatTimeout: 4010,
+  replaced: 4011,
+} as const;
+
+const callId = z.uuid();
+const handle = z.string().regex(/^[a-z0-9_]{3,30}$/);
+const sdp = z.string().min(1).max(MAX_SDP_CHARS);
+
+const Candidate = z.strictObject({
+  candidate: z.string().max(MAX_CANDIDATE_CHARS),
+  sdpMid: z.string().max(32).nullable().optional(),
+  sdpMLineIndex: z.number().int().min(0).max(64).nullable().optional(),
+  usernameFragment: z.string().max(256).nullable().optional(),
+}).nullable();
+
+export const HangupReason = z.enum([
+  "normal",
+  "failed",
+  "timeout",
+  "connection_lost",
+]);
+export type HangupReason = z.infer<typeof HangupReason>;
+
+/** Messages a browser sends. */
+export const ClientMessage = z.discriminatedUnion("type", [
+  z.discriminatedUnion("role", [
+    z.strictObject({
+      type: z.literal("hello"),
+      role: z.literal("device"),
+      deviceId: z.uuid(),
+      /** "busy": new rings get busy while this handle is in a call; "ring": ring anyway. */
+      whenBusy: z.enum(["busy", "ring"]).default("busy"),
+    }),
+    z.strictObject({
+      type: z.literal("hello"),
+      role: z.literal("caller"),
+      /** Random token the caller's browser keeps; identifies an anonymous caller (hashed). */
+      callerToken: z.string().regex(/^[0-9a-f]{32,64}$/),
+    }),
+  ]),
+  z.strictObject({ type: z.literal("ring"), callId, to: handle }),
+  z.strictObject({ type: z.literal("cancel"), callId }),
+  z.strictObject({ type: z.literal("accept"), callId }),
+  z.strictObject({ type: z.literal("decline"), callId }),
+  z.strictObject({ type: z.literal("offer"), callId, sdp }),
+  z.strictObject({ type: z.literal("answer"), callId, sdp }),
+  z.strictObject({
+    type: z.literal("candidate"),
+    callId,
+    candidate: Candidate,
+  }),
+  z.strictObject({ type: z.literal("ice-restart"), callId }),
+  z.strictObject({ type: z.literal("hangup"), callId, reason: HangupReason }),
+  z.strictObject({ type: z.literal("report"), callId, relayed: z.boolean() }),
+  z.strictObject({
+    type: z.literal("resume"),
+    callId,
+    token: z.string().regex(/^[0-9a-f]{64}$/),
+  }),
+  z.strictObject({ type: z.literal("heartbeat") }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+export type ClientMessageOf<T extends ClientMessage["type"]> = Extract<
+  ClientMessage,
+  { type: T }
+>;
+
+export type CallEnd =
+  | "declined"
+  | "missed"
+  | "cancelled"
+  | "unavailable"
+  | "busy";
+
+/** Messages the server sends. */
+export type ServerMessage =
+  | {
+    type: "welcome";
+    role: "device" | "caller";
+    handle?: string;
+    heartbeatMs: number;
+    ringMs: number;
+  }
+  /** To the caller: the ring reached `devices` devices. Keep resumeToken to resume after a drop. */
+  | { type: "ringing"; callId: string; devices: number; resumeToken: string }
+  | {
+    type: "incoming";
+    callId: string;
+    /** The caller's handle when signed in with one; null for anonymous callers. */
+    from: string | null;
+  }
+  /** To the caller when a device accepts: send the offer now. */
+  | { type: "accepted"; callId: string }
+  /** To the device that won the accept. */
+  | { type: "connected-call"; callId: string; resumeToken: string }
+  | { type: "answered-elsewhere"; callId: string }
+  | { type: "ended"; callId: string; reason: CallEnd }
+  | { type: "offer"; callId: string; sdp: string }
+  | { type: "answer"; callId: string; sdp: string }
+  | {
+    type: "candidate";
+    callId: string;
+    candidate: z.infer<typeof Candidate>;
+  }
+  | { type: "ice-restart"; callId: string }
+  | { type: "hangup"; callId: string; reason: HangupReason }
+  | {
+    type: "resumed";
+    callId: string;
+    state: "ringing" | "answered" | "ended";
+  }
+  | { type: "heartbeat-ack" }
+  | {
+    type: "error";
+    code:
+      | "unknown_handle"
+      | "not_ringing"
+      | "not_answered"
+      | "call_exists"
+      | "rate_limited"
+      | "bad_resume";
+    message: string;
+    callId?: string;
+  };
+
+export type ParseResult =
+  | { ok: true; msg: ClientMessage }
+  | { ok: false; close: number; reason: string };
+
+/** Validates one text frame: size, JSON, schema. Never echoes the body. */
+export function parseClientFrame(data: unknown): ParseResult {
+  if (typeof data !== "string") {
+    return {
+      ok: false,
+      close: CLOSE.badFrame,
+      reason: "binary frames are not accepted",
+    };
+  }
+  if (data.length > MAX_FRAME_BYTES || utf8Length(data) > MAX_FRAME_BYTES) {
+    return {
+      ok: false,
+      close: CLOSE.tooLarge,
+      reason: `frame larger than ${MAX_FRAME_BYTES} bytes`,
+    };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return { ok: false, close: CLOSE.badFrame, reason: "frame is not JSON" };
+  }
+  const parsed = ClientMessage.safeParse(raw);
+  if (!parsed.success) {
+    const type = typeof (raw as { type?: unknown })?.type === "string"
+      ? String((raw as { type: string }).type).slice(0, 24)
+      : "?";
+    return {
+      ok: false,
+      close: CLOSE.badFrame,
+      reason: `invalid ${type} message`,
+    };
+  }
+  return { ok: true, msg: parsed.data };
+}
+
+function utf8Length(s: string): number {
+  return new TextEncoder().encode(s).length;
+}
