@@ -95,8 +95,11 @@ export async function runMainToExit(
  * Reach as a person meets it: main.ts in test mode with its own KV file in a
  * temp folder (the only place it may write), removed when disposed.
  */
-export async function startAppServer(): Promise<RunningServer> {
-  const dir = await Deno.makeTempDir({ prefix: "reach-e2e-" });
+export async function startAppServer(
+  env: Record<string, string> = {},
+  opts: { dir?: string; port?: number } = {},
+): Promise<RunningServer & { kvPath: string; dir: string }> {
+  const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "reach-e2e-" });
   const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
   const server = await startServer({
     permissions: [
@@ -110,11 +113,19 @@ export async function startAppServer(): Promise<RunningServer> {
       REACH_HMAC_KEY: key(1),
       REACH_DATA_KEYS: `k1:${key(2)}`,
       REACH_KV_PATH: `${dir}/kv.sqlite3`,
+      ...env,
     },
+    port: opts.port,
   });
   const stop = async () => {
     await server.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (!opts.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
-  return { ...server, stop, [Symbol.asyncDispose]: stop };
+  return {
+    ...server,
+    kvPath: `${dir}/kv.sqlite3`,
+    dir,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
 }

@@ -1,0 +1,97 @@
+/**
+ * Two people, two Chromium processes with fake microphones, a real server
+ * and real KV: Alice opens /@bob_call and presses Call, Bob's browser rings,
+ * he answers, and they talk, encrypted between the two browsers.
+ */
+import assert from "node:assert/strict";
+import type { CallLogRecord } from "../../lib/store/calls.ts";
+import {
+  collectErrors,
+  launchBrowser,
+  waitForText,
+} from "../_helpers/browser.ts";
+import {
+  pressCall,
+  receiveCalls,
+  signUp,
+  waitForAudio,
+} from "../_helpers/people.ts";
+import { startAppServer } from "../_helpers/server.ts";
+
+async function callLogs(kvPath: string): Promise<CallLogRecord[]> {
+  const kv = await Deno.openKv(kvPath);
+  try {
+    const out: CallLogRecord[] = [];
+    for await (const e of kv.list<CallLogRecord>({ prefix: ["call_log"] })) {
+      out.push(e.value);
+    }
+    return out;
+  } finally {
+    kv.close();
+  }
+}
+
+Deno.test({
+  name:
+    "call: a direct call is answered, encrypted both ways, hung up and logged",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using server = await startAppServer();
+    await using bobBrowser = await launchBrowser();
+    await using aliceBrowser = await launchBrowser();
+    const bob = await signUp(bobBrowser.browser, server.origin, "bob_call");
+    const bobErrors = collectErrors(bob);
+    await receiveCalls(bob, "bob_call");
+
+    const alice = await aliceBrowser.browser.newPage();
+    const aliceErrors = collectErrors(alice);
+    await alice.goto(server.origin + "/@bob_call", { waitUntil: "load" });
+    assert.ok((await alice.content()).includes("Online: receiving calls"));
+    await pressCall(alice, "bob_call");
+    await waitForText(alice, ".call .status", "Ringing @bob_call");
+
+    await waitForText(bob, ".ring", "an anonymous caller");
+    const answer = await bob.waitForSelector(
+      "xpath/.//button[normalize-space(.)='Answer']",
+    );
+    await answer!.click();
+
+    const [a, b] = await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
+    for (const side of [a, b]) {
+      assert.equal(side.dtlsState, "connected");
+      assert.match(side.srtpCipher, /AES/);
+      assert.match(side.localFingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      assert.ok(side.packetsReceived > 0 && side.packetsSent > 0);
+      assert.notEqual(side.localCandidate, "relay", "a direct call");
+    }
+    // Each side sees exactly the certificate the other one holds.
+    assert.equal(a.remoteFingerprint, b.localFingerprint);
+    assert.equal(b.remoteFingerprint, a.localFingerprint);
+    await waitForText(
+      alice,
+      ".in-call .call-state",
+      "Connected with @bob_call",
+    );
+    await waitForText(
+      bob,
+      ".in-call .call-state",
+      "Connected with an anonymous caller",
+    );
+
+    const hangup = await alice.waitForSelector(
+      "xpath/.//button[normalize-space(.)='Hang up']",
+    );
+    await hangup!.click();
+    await waitForText(alice, ".call .status", "You hung up.");
+    await waitForText(bob, ".receiver .note", "The caller hung up.");
+
+    const logs = await callLogs(server.kvPath);
+    assert.equal(logs.length, 1);
+    assert.equal(logs[0].decision, "answered");
+    assert.equal(logs[0].relayed, false);
+    assert.ok(logs[0].durationMs > 0, "a duration was recorded");
+    assert.deepEqual(aliceErrors, []);
+    assert.deepEqual(bobErrors, []);
+  },
+});
