@@ -122,7 +122,7 @@ export default function Caller({ handle, online }: Props) {
                 );
                 reportPath(c);
               } else if (s === "failed") {
-                end("The connection failed and could not be restored.");
+                end(c.session?.failure || "The connection failed.");
               }
             },
             onRemoteStream: setRemote,

@@ -14,6 +14,7 @@ import type { ServerMessage } from "../signaling/protocol.ts";
 const RECEIVE_KEY = "reach.receive";
 const DEVICE_KEY = "reach.deviceId";
 const WHEN_BUSY_KEY = "reach.ringWhenBusy";
+const HIDE_IP_KEY = "reach.hideIp";
 
 interface Ring {
   callId: string;
@@ -28,11 +29,12 @@ interface Active {
   since: number | null;
 }
 
+/** One device per tab: two open tabs are two sockets, each its own device. */
 function deviceId(): string {
-  let id = localStorage.getItem(DEVICE_KEY);
+  let id = sessionStorage.getItem(DEVICE_KEY);
   if (!id) {
     id = crypto.randomUUID();
-    localStorage.setItem(DEVICE_KEY, id);
+    sessionStorage.setItem(DEVICE_KEY, id);
   }
   return id;
 }
@@ -68,6 +70,7 @@ export default function Receiver({ handle }: { handle: string }) {
   const hydrated = useHydrated();
   const [receiving, setReceiving] = useState(false);
   const [ringWhenBusy, setRingWhenBusy] = useState(false);
+  const [hideIp, setHideIp] = useState(false);
   const [state, setState] = useState<SocketState | "off">("off");
   const [refused, setRefused] = useState("");
   const [rings, setRings] = useState<Ring[]>([]);
@@ -82,6 +85,7 @@ export default function Receiver({ handle }: { handle: string }) {
   useEffect(() => {
     setReceiving(localStorage.getItem(RECEIVE_KEY) === "1");
     setRingWhenBusy(localStorage.getItem(WHEN_BUSY_KEY) === "1");
+    setHideIp(localStorage.getItem(HIDE_IP_KEY) === "1");
   }, []);
 
   useEffect(() => {
@@ -221,6 +225,7 @@ export default function Receiver({ handle }: { handle: string }) {
       callId: ring.callId,
       send: (x) => s.send(x as never),
       iceServers,
+      iceTransportPolicy: hideIp ? "relay" : "all",
       mic,
       onState: (st) => {
         setMedia(st);
@@ -230,7 +235,9 @@ export default function Receiver({ handle }: { handle: string }) {
           activeRef.current = next;
           setActive(next);
         } else if (st === "failed") {
-          endActive("The connection failed and could not be restored.");
+          endActive(
+            activeRef.current?.session.failure || "The connection failed.",
+          );
         }
       },
       onRemoteStream: setRemote,
@@ -299,6 +306,19 @@ export default function Receiver({ handle }: { handle: string }) {
           }}
         />{" "}
         Ring me even while I am on a call (otherwise callers hear "busy")
+      </label>
+      <label class="check">
+        <input
+          type="checkbox"
+          checked={hideIp}
+          disabled={!hydrated}
+          onChange={(e) => {
+            const on = (e.target as HTMLInputElement).checked;
+            localStorage.setItem(HIDE_IP_KEY, on ? "1" : "0");
+            setHideIp(on);
+          }}
+        />{" "}
+        Hide my IP address from callers (relay my calls through TURN)
       </label>
       <p class="status receiver-state" role="status" aria-live="polite">
         {state === "off" && "Not receiving calls in this browser."}

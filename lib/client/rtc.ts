@@ -78,6 +78,10 @@ export interface CallSessionOptions {
 export class CallSession {
   readonly pc: RTCPeerConnection;
   state: MediaState = "idle";
+  /** Why the call failed, in words a person understands. */
+  failure = "";
+  private gathered = 0;
+  private turnError = 0;
   private pendingRemote: RTCIceCandidateInit[] = [];
   /** The caller holds its candidates until the offer may go out. */
   private held: (RTCIceCandidateInit | null)[] | null;
@@ -94,7 +98,25 @@ export class CallSession {
     for (const track of o.mic.getAudioTracks()) {
       this.pc.addTrack(track, o.mic);
     }
+    this.pc.onicecandidateerror = (e) => {
+      const code = (e as RTCPeerConnectionIceErrorEvent).errorCode;
+      if (code === 401 || code === 403) this.turnError = code;
+    };
+    this.pc.onicegatheringstatechange = () => {
+      // Relay-only with no relay candidate can never connect: say so now.
+      if (
+        this.pc.iceGatheringState === "complete" && this.gathered === 0 &&
+        (o.iceTransportPolicy ?? "all") === "relay"
+      ) {
+        this.fail(
+          this.turnError
+            ? "The relay server (TURN) refused our credentials, so the call cannot be relayed."
+            : "No relay server (TURN) could be reached, so the call cannot be relayed.",
+        );
+      }
+    };
     this.pc.onicecandidate = (e) => {
+      if (e.candidate) this.gathered++;
       const c = e.candidate ? e.candidate.toJSON() : null;
       if (this.held) this.held.push(c);
       else this.o.send({ type: "candidate", callId: o.callId, candidate: c });
@@ -122,16 +144,24 @@ export class CallSession {
       if (this.state === "connected" || this.state === "reconnecting") {
         this.set("reconnecting");
         this.giveUp ??= setTimeout(() => this.fail(), GIVE_UP_MS);
+        if (s === "failed") this.restartIce();
+      } else if (s === "failed") {
+        // Never connected: nothing to restore.
+        this.fail("Could not connect the two browsers.");
       }
-      if (s === "failed") this.restartIce();
     } else if (s === "connecting" && this.state === "idle") {
       this.set("connecting");
     }
   }
 
-  private fail() {
-    this.set("failed");
+  private fail(
+    why = "The connection failed and could not be restored.",
+  ) {
+    if (this.state === "closed" || this.state === "failed") return;
+    this.failure = why;
+    // Tell the other side first: the state change below may close the socket.
     this.o.send({ type: "hangup", callId: this.o.callId, reason: "failed" });
+    this.set("failed");
     this.close();
   }
 

@@ -1,0 +1,208 @@
+/**
+ * Calls along other paths, in real Chromium: relayed through a real local
+ * coturn (and a wrong TURN secret failing visibly), two devices of one
+ * handle, and the signaling server dying mid-call.
+ */
+import assert from "node:assert/strict";
+import type { Page } from "puppeteer-core";
+import type { CallLogRecord } from "../../lib/store/calls.ts";
+import { launchBrowser, waitForText } from "../_helpers/browser.ts";
+import { startCoturn } from "../_helpers/coturn.ts";
+import {
+  pressCall,
+  receiveCalls,
+  signUp,
+  waitForAudio,
+} from "../_helpers/people.ts";
+import { startAppServer } from "../_helpers/server.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+async function check(page: Page, label: string) {
+  const box = await page.waitForSelector(
+    `xpath/.//label[contains(., '${label}')]/input[not(@disabled)]`,
+  );
+  await box!.click();
+}
+
+async function answer(page: Page) {
+  const b = await page.waitForSelector(
+    "xpath/.//button[normalize-space(.)='Answer']",
+  );
+  await b!.click();
+}
+
+async function readLog(kvPath: string): Promise<CallLogRecord[]> {
+  const kv = await Deno.openKv(kvPath);
+  try {
+    const out: CallLogRecord[] = [];
+    for await (const e of kv.list<CallLogRecord>({ prefix: ["call_log"] })) {
+      out.push(e.value);
+    }
+    return out;
+  } finally {
+    kv.close();
+  }
+}
+
+Deno.test({
+  name:
+    "call paths: both sides hide their IP; the call is relayed through coturn",
+  ...opts,
+  async fn() {
+    await using turn = await startCoturn();
+    await using server = await startAppServer({
+      REACH_TURN_PROVIDER: "coturn",
+      REACH_TURN_URLS: turn.url,
+      REACH_TURN_SECRET: turn.secret,
+    });
+    await using b1 = await launchBrowser();
+    await using b2 = await launchBrowser();
+    const bob = await signUp(b1.browser, server.origin, "bob_relay");
+    await check(bob, "Hide my IP address from callers");
+    await receiveCalls(bob, "bob_relay");
+    const alice = await b2.browser.newPage();
+    await alice.goto(server.origin + "/@bob_relay", { waitUntil: "load" });
+    await check(alice, "Hide my IP address");
+    await pressCall(alice, "bob_relay");
+    await answer(bob);
+    const [a, b] = await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
+    for (const side of [a, b]) {
+      assert.equal(side.localCandidate, "relay");
+      assert.equal(side.remoteCandidate, "relay");
+      assert.equal(side.dtlsState, "connected");
+    }
+    assert.equal(a.remoteFingerprint, b.localFingerprint);
+    await waitForText(alice, ".connection-details dd", "Relayed through TURN");
+    const hang = await bob.waitForSelector(
+      "xpath/.//button[normalize-space(.)='Hang up']",
+    );
+    await hang!.click();
+    await waitForText(alice, ".call .status", "@bob_relay hung up.");
+    const [log] = await readLog(server.kvPath);
+    assert.equal(log.decision, "answered");
+    assert.equal(log.relayed, true, "the caller reported the relayed path");
+  },
+});
+
+Deno.test({
+  name: "call paths: a wrong TURN secret fails visibly for a relay-only caller",
+  ...opts,
+  async fn() {
+    await using turn = await startCoturn();
+    await using server = await startAppServer({
+      REACH_TURN_PROVIDER: "coturn",
+      REACH_TURN_URLS: turn.url,
+      REACH_TURN_SECRET: "definitely-not-the-secret",
+    });
+    await using b1 = await launchBrowser();
+    await using b2 = await launchBrowser();
+    const bob = await signUp(b1.browser, server.origin, "bob_badturn");
+    await receiveCalls(bob, "bob_badturn");
+    const alice = await b2.browser.newPage();
+    await alice.goto(server.origin + "/@bob_badturn", { waitUntil: "load" });
+    await check(alice, "Hide my IP address");
+    await pressCall(alice, "bob_badturn");
+    await waitForText(
+      alice,
+      ".call .status",
+      "The relay server (TURN) refused our credentials",
+    );
+    // Bob's browser stops ringing: the failed caller hung up.
+    await bob.waitForFunction(() => !document.querySelector(".ring"), {
+      polling: 100,
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "call paths: two devices ring; one answers, the other shows answered elsewhere",
+  ...opts,
+  async fn() {
+    await using server = await startAppServer();
+    await using b1 = await launchBrowser();
+    await using b2 = await launchBrowser();
+    const phone = await signUp(b1.browser, server.origin, "bob_two");
+    await receiveCalls(phone, "bob_two");
+    // A second tab of the same signed-in browser is a second device.
+    const laptop = await b1.browser.newPage();
+    await laptop.goto(server.origin + "/me", { waitUntil: "load" });
+    await waitForText(
+      laptop,
+      ".receiver-state",
+      "Receiving calls for @bob_two.",
+    );
+    const alice = await b2.browser.newPage();
+    await alice.goto(server.origin + "/@bob_two", { waitUntil: "load" });
+    await pressCall(alice, "bob_two");
+    await waitForText(phone, ".ring", "Incoming call");
+    await waitForText(laptop, ".ring", "Incoming call");
+    await answer(laptop);
+    await waitForText(phone, ".receiver .note", "Answered on another device.");
+    await Promise.all([waitForAudio(alice), waitForAudio(laptop)]);
+    assert.equal(await phone.$(".ring"), null, "the phone stopped ringing");
+  },
+});
+
+Deno.test({
+  name:
+    "call paths: the signaling server dies mid-call; audio goes on and the sockets resume",
+  ...opts,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "reach-e2e-restart-" });
+    let server = await startAppServer({}, { dir });
+    const port = server.port;
+    try {
+      await using b1 = await launchBrowser();
+      await using b2 = await launchBrowser();
+      const bob = await signUp(b1.browser, server.origin, "bob_resume");
+      await receiveCalls(bob, "bob_resume");
+      const alice = await b2.browser.newPage();
+      await alice.goto(server.origin + "/@bob_resume", { waitUntil: "load" });
+      await pressCall(alice, "bob_resume");
+      await answer(bob);
+      const before = await waitForAudio(alice);
+
+      await server.stop(); // every signaling socket drops at once
+      await waitForText(bob, ".receiver-state", "reconnecting");
+      server = await startAppServer({}, { dir, port });
+      await waitForText(
+        bob,
+        ".receiver-state",
+        "Receiving calls for @bob_resume.",
+      );
+      await alice.waitForFunction(
+        () =>
+          !document.querySelector(".call .status")?.textContent?.includes(
+            "reconnecting",
+          ),
+        { polling: 100 },
+      );
+      // Media never depended on the server: more audio arrived meanwhile.
+      await alice.waitForFunction(
+        (n) =>
+          Number(
+            (document.querySelector(".connection-details dl") as HTMLElement)
+              ?.dataset.packetsReceived,
+          ) > n,
+        { polling: 100 },
+        before.packetsReceived,
+      );
+      await waitForText(
+        alice,
+        ".in-call .call-state",
+        "Connected with @bob_resume",
+      );
+      // The resumed sockets still carry the call: Bob hangs up, Alice hears it.
+      const hang = await bob.waitForSelector(
+        "xpath/.//button[normalize-space(.)='Hang up']",
+      );
+      await hang!.click();
+      await waitForText(alice, ".call .status", "@bob_resume hung up.");
+    } finally {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
