@@ -31,6 +31,10 @@ export interface ConnectionDetails {
 
 /** How long a disconnected call may try to recover before it gives up. */
 export const GIVE_UP_MS = 30_000;
+/** How long a connection may stay disconnected before an ICE restart. */
+export const RESTART_AFTER_MS = 2_000;
+/** Between ICE restart attempts while still disconnected. */
+export const RETRY_RESTART_MS = 5_000;
 
 export async function fetchIceServers(): Promise<RTCIceServer[]> {
   const res = await fetch("/api/ice", { credentials: "same-origin" });
@@ -145,6 +149,12 @@ export class CallSession {
         this.set("reconnecting");
         this.giveUp ??= setTimeout(() => this.fail(), GIVE_UP_MS);
         if (s === "failed") this.restartIce();
+        else {
+          // A short blip heals by itself; a longer one gets a fresh ICE round.
+          setTimeout(() => {
+            if (this.pc.connectionState === "disconnected") this.restartIce();
+          }, RESTART_AFTER_MS);
+        }
       } else if (s === "failed") {
         // Never connected: nothing to restore.
         this.fail("Could not connect the two browsers.");
@@ -188,6 +198,13 @@ export class CallSession {
   async restartIce(): Promise<void> {
     if (this.restarting || this.state === "closed") return;
     this.restarting = true;
+    // Still not back after a while: try another round (until giving up).
+    setTimeout(() => {
+      if (this.state === "reconnecting") {
+        this.restarting = false;
+        this.restartIce();
+      }
+    }, RETRY_RESTART_MS);
     if (this.o.role === "callee") {
       this.o.send({ type: "ice-restart", callId: this.o.callId });
       return;

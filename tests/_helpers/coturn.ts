@@ -55,11 +55,11 @@ function relayBlock(): { min: number; max: number } {
 }
 
 export async function startCoturn(
-  opts: { secret?: string } = {},
+  opts: { secret?: string; port?: number } = {},
 ): Promise<RunningCoturn> {
   const secret = opts.secret ??
     crypto.getRandomValues(new Uint8Array(24)).toHex();
-  const port = await freeUdpPort();
+  const port = opts.port ?? await freeUdpPort();
   const relayPorts = relayBlock();
   const dir = await Deno.makeTempDir({ prefix: "reach-coturn-" });
   const child = new Deno.Command(TURNSERVER, {

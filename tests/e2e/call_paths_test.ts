@@ -206,3 +206,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "call paths: the relay dies mid-call; the UI says reconnecting and an ICE restart brings the call back",
+  ...opts,
+  async fn() {
+    let turn = await startCoturn();
+    const { port, secret } = turn;
+    await using server = await startAppServer({
+      REACH_TURN_PROVIDER: "coturn",
+      REACH_TURN_URLS: turn.url,
+      REACH_TURN_SECRET: secret,
+    });
+    try {
+      await using b1 = await launchBrowser();
+      await using b2 = await launchBrowser();
+      const bob = await signUp(b1.browser, server.origin, "bob_restart");
+      await check(bob, "Hide my IP address from callers");
+      await receiveCalls(bob, "bob_restart");
+      const alice = await b2.browser.newPage();
+      await alice.goto(server.origin + "/@bob_restart", { waitUntil: "load" });
+      await check(alice, "Hide my IP address");
+      await pressCall(alice, "bob_restart");
+      await answer(bob);
+      await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
+
+      await turn.stop(); // the only path between them is gone
+      await waitForText(alice, ".in-call .call-state", "Reconnecting");
+      turn = await startCoturn({ secret, port });
+      await waitForText(
+        alice,
+        ".in-call .call-state",
+        "Connected with @bob_restart",
+      );
+      await waitForText(bob, ".in-call .call-state", "Connected with");
+      const after = await waitForAudio(alice);
+      assert.equal(after.localCandidate, "relay");
+    } finally {
+      await turn.stop();
+    }
+  },
+});

@@ -93,5 +93,27 @@ Deno.test({
     assert.ok(logs[0].durationMs > 0, "a duration was recorded");
     assert.deepEqual(aliceErrors, []);
     assert.deepEqual(bobErrors, []);
+
+    // The server's own output for the whole call: event types and ids only.
+    await server.stop();
+    const out = server.output();
+    assert.ok(out.includes('"event":"call.answered"'), "the call was logged");
+    const leaks: [string, RegExp][] = [
+      ["SDP", /v=0|a=fingerprint|m=audio|ice-ufrag/],
+      ["ICE candidates", /candidate:|typ host|typ srflx|typ relay/],
+      ["fingerprints", /([0-9A-F]{2}:){8}/],
+      [
+        "IP addresses",
+        /\b\d{1,3}(\.\d{1,3}){3}\b|\[?[0-9a-f]{1,4}(:[0-9a-f]{0,4}){3,}/i,
+      ],
+      ["handles", /bob_call/],
+      ["session ids or tokens", /[0-9a-f]{64}/],
+    ];
+    for (const [what, re] of leaks) {
+      assert.ok(
+        !re.test(out),
+        `server output leaks ${what}: ${out.match(re)?.[0]}`,
+      );
+    }
   },
 });

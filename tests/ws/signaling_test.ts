@@ -4,6 +4,7 @@
  * frames closing only the socket that sent them.
  */
 import assert from "node:assert/strict";
+import { setLogSink } from "../../lib/log.ts";
 import { getCallLog } from "../../lib/store/calls.ts";
 import { CLOSE, MAX_FRAME_BYTES } from "../../signaling/protocol.ts";
 import { type TestApp, testApp } from "../_helpers/app.ts";
@@ -32,6 +33,8 @@ async function ring(from: SignalClient, to: string, dev?: SignalClient) {
 
 Deno.test("signal: an answered call relays offer, answer, candidates and hangup, and is logged", async () => {
   await using app = await testApp();
+  const lines: string[] = [];
+  setLogSink((l) => lines.push(l));
   const base = app.listen();
   const bob = await owner(app, "bob_sig");
   await using dev = await device(base, bob);
@@ -82,6 +85,28 @@ Deno.test("signal: an answered call relays offer, answer, candidates and hangup,
   assert.match(log.callerHash, /^[0-9a-f]{64}$/);
   assert.match(log.calleeHash, /^[0-9a-f]{64}$/);
   assert.ok(!JSON.stringify(log).includes("bob_sig"), "no handle in clear");
+
+  // The server logged the call by event type and call id, and nothing of its bodies.
+  const events = lines.map((l) => JSON.parse(l).event);
+  for (
+    const e of ["signal.hello", "call.ring", "call.answered", "call.hangup"]
+  ) {
+    assert.ok(events.includes(e), e);
+  }
+  const all = lines.join("\n");
+  for (
+    const secret of [
+      "offer-body",
+      "answer-body",
+      "192.0.2.7",
+      "typ host",
+      "bob_sig",
+      ringing.resumeToken,
+      connected.resumeToken,
+    ]
+  ) {
+    assert.ok(!all.includes(secret), `log leaks ${secret}`);
+  }
 });
 
 Deno.test("signal: declined, cancelled, missed, unavailable and unknown handles", async () => {
