@@ -19,6 +19,7 @@ export default function Security(_props: PageProps) {
       <p class="lead">
         What is end-to-end encrypted, what is not, what we store and what we
         log. No marketing: where something is not built yet, this page says so.
+        Every claim here is tested.
       </p>
 
       <h2 id="layers">The layers</h2>
@@ -34,19 +35,67 @@ export default function Security(_props: PageProps) {
           <tbody>
             <tr>
               <th scope="row">Voice</th>
-              <td>Not built yet</td>
+              <td>End-to-end encrypted</td>
               <td>
-                This version places no calls: the Call button only says whether
-                the person is reachable. Calls will use WebRTC, whose audio is
-                encrypted with DTLS-SRTP keys negotiated between the two
-                browsers; this page will describe it when it ships, with the
-                tests that show it.
+                Calls use WebRTC. The two browsers negotiate DTLS-SRTP keys
+                directly with each other; the keys never reach our server, and
+                the audio goes browser to browser (or through a TURN relay,
+                still encrypted). One honest caveat: each browser learns the
+                other's certificate fingerprint through our signaling server, so
+                a compromised server could place itself in the middle. Binding
+                those fingerprints to your identity keys is on our roadmap;
+                until then, the fingerprints are shown to you (see{" "}
+                <a href="#verify">Check it yourself</a>).
               </td>
             </tr>
             <tr>
-              <th scope="row">Call signaling</th>
-              <td>Not built yet</td>
-              <td>No call setup data passes through Reach today.</td>
+              <th scope="row">Call setup (signaling)</th>
+              <td>Seen by the server in flight, never stored or logged</td>
+              <td>
+                To connect two browsers, our server relays their session
+                descriptions (SDP) and network candidates. These contain your
+                network addresses. The server checks only the envelope (message
+                type, call id, size), relays the bodies as they are, and never
+                stores or logs them; a test reads the server's whole output for
+                a real call and finds none of it.
+              </td>
+            </tr>
+            <tr>
+              <th scope="row">Your IP address</th>
+              <td>Shared with the other side, unless you hide it</td>
+              <td>
+                A direct call lets the two browsers learn each other's
+                addresses. Tick "Hide my IP address" (callers on the call page,
+                owners on their own page) and your browser only uses a TURN
+                relay: the other side sees the relay's address, never yours. The
+                relay operator sees both addresses and how much audio flows, but
+                cannot decrypt it.
+              </td>
+            </tr>
+            <tr>
+              <th scope="row">Call metadata</th>
+              <td>Kept by us, hashed</td>
+              <td>
+                Routing a call to @bob needs our server to know it is for @bob.
+                Each call leaves one log record: a keyed hash (HMAC-SHA-256) of
+                the caller (your wallet key if signed in, else a random token
+                your browser keeps), a keyed hash of the handle called, the
+                start time, the duration, the outcome (answered, declined,
+                missed, cancelled, unavailable, busy) and whether it was
+                relayed. No audio, no transcript. Records expire after 90 days
+                by default. We have no "sealed sender": the server knows who is
+                calling whom while it connects them. If you call signed in with
+                a handle, the person you call sees your handle; otherwise you
+                are "an anonymous caller".
+              </td>
+            </tr>
+            <tr>
+              <th scope="row">Presence</th>
+              <td>Public</td>
+              <td>
+                While a browser receives calls for a handle, its page says
+                "Online". Anyone can see that.
+              </td>
             </tr>
             <tr>
               <th scope="row">Sign-in</th>
@@ -116,6 +165,15 @@ export default function Security(_props: PageProps) {
       <h2 id="stored">What the server stores</h2>
       <ul>
         <li>
+          Call records while a call lives (state, handle, the hashes above,
+          times, which device answered, hashed resume tokens), then the call log
+          record described above.
+        </li>
+        <li>
+          Presence: a random id per receiving browser tab, with a 45-second
+          expiry refreshed while it is connected.
+        </li>
+        <li>
           Handle records: handle, wallet public key, display name, greeting,
           accent colour, created and updated times.
         </li>
@@ -124,6 +182,19 @@ export default function Security(_props: PageProps) {
           Sessions: your wallet public key and the expiry, under a random id.
         </li>
       </ul>
+
+      <h2 id="verify">Check it yourself</h2>
+      <p>
+        During a call, open <strong>Connection details</strong>{" "}
+        under the call controls. It shows what{" "}
+        <code>chrome://webrtc-internals</code>{" "}
+        would: the DTLS state and version, the DTLS and SRTP cipher suites, your
+        certificate fingerprint and the other side's, whether the path is direct
+        or relayed, and audio packets sent and received. Compare the
+        fingerprints with the person you are talking to (read them out): if your
+        "their fingerprint" is their "your fingerprint" and the other way round,
+        nobody sits between you.
+      </p>
 
       <h2 id="logs">What we log, and what we never log</h2>
       <p>
@@ -165,9 +236,10 @@ export default function Security(_props: PageProps) {
       <p>
         Signal is the gold standard; we are not Signal. Signal hides who calls
         whom from its own servers (sealed sender) and finds contacts privately;
-        Reach routes by handle, so the server knows both ends of a call, and it
-        has not been independently audited. If you need Signal-grade metadata
-        privacy, use Signal.
+        Reach routes by handle, so the server knows both ends of a call; the
+        call keys are not yet bound to identity keys; and Reach has not been
+        independently audited. If you need Signal-grade metadata privacy, use
+        Signal.
       </p>
     </section>
   );

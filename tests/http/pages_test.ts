@@ -100,5 +100,10 @@ Deno.test("security page: its log-field list is the logger's allow-list", async 
   const html = await (await app.client().request("/security")).text();
   const { ALLOWED_FIELDS } = await import("../../lib/log.ts");
   for (const f of ALLOWED_FIELDS) assert.ok(html.includes(`<code>${f}</code>`));
-  assert.ok(html.includes("Not built yet"), "says plainly what is not built");
+  assert.ok(html.includes("DTLS-SRTP"), "says how voice is encrypted");
+  assert.ok(
+    html.includes("compromised server"),
+    "says what it does not protect",
+  );
+  assert.ok(html.includes("Connection details"), "says how to check it");
 });
