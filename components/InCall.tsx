@@ -91,6 +91,7 @@ export function ConnectionPanel({ details: d }: {
         data-remote-candidate={d.remoteCandidateType}
         data-packets-sent={d.packetsSent}
         data-packets-received={d.packetsReceived}
+        data-ice-restarts={d.iceRestarts}
       >
         <dt>Encryption (DTLS)</dt>
         <dd>
@@ -116,6 +117,8 @@ export function ConnectionPanel({ details: d }: {
         </dd>
         <dt>Audio packets</dt>
         <dd>{d.packetsSent} sent, {d.packetsReceived} received</dd>
+        <dt>Reconnections (ICE restarts)</dt>
+        <dd>{d.iceRestarts}</dd>
       </dl>
     </details>
   );

@@ -27,6 +27,8 @@ export interface ConnectionDetails {
   relayed: boolean;
   packetsSent: number;
   packetsReceived: number;
+  /** ICE restarts this side started or asked for during the call. */
+  iceRestarts: number;
 }
 
 /** How long a disconnected call may try to recover before it gives up. */
@@ -92,6 +94,7 @@ export class CallSession {
   private offerSent = false;
   private giveUp: ReturnType<typeof setTimeout> | undefined;
   private restarting = false;
+  private restarts = 0;
 
   constructor(private o: CallSessionOptions) {
     this.held = o.role === "caller" ? [] : null;
@@ -198,6 +201,7 @@ export class CallSession {
   async restartIce(): Promise<void> {
     if (this.restarting || this.state === "closed") return;
     this.restarting = true;
+    this.restarts++;
     // Still not back after a while: try another round (until giving up).
     setTimeout(() => {
       if (this.state === "reconnecting") {
@@ -276,6 +280,7 @@ export class CallSession {
       relayed: false,
       packetsSent: 0,
       packetsReceived: 0,
+      iceRestarts: this.restarts,
     };
     for (const s of byId.values()) {
       if (s.type === "transport") {

@@ -9,6 +9,7 @@ export interface TestBrowser extends AsyncDisposable {
 
 export async function launchBrowser(
   extraArgs: string[] = [],
+  opts: { autoAllowMedia?: boolean } = {},
 ): Promise<TestBrowser> {
   const profile = await Deno.makeTempDir({ prefix: "reach-chromium-" });
   const browser = await puppeteer.launch({
@@ -24,7 +25,10 @@ export async function launchBrowser(
       "--disable-component-update",
       "--disable-sync",
       "--use-fake-device-for-media-stream",
-      "--use-fake-ui-for-media-stream",
+      // Answers permission prompts with "allow" (off to test a refusal).
+      ...(opts.autoAllowMedia === false
+        ? []
+        : ["--use-fake-ui-for-media-stream"]),
       "--autoplay-policy=no-user-gesture-required",
       ...extraArgs,
     ],

@@ -18,6 +18,9 @@ export interface RunningCoturn extends AsyncDisposable {
   relayPorts: { min: number; max: number };
   /** Everything coturn printed so far. */
   output(): string;
+  /** Freezes the server (SIGSTOP): it relays nothing until `resume()`. */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -109,8 +112,10 @@ export async function startCoturn(
       `turnserver exited with ${s.code} before listening on ${port}:\n${out}`,
     );
   });
+  let paused = false;
   const cleanup = async () => {
     try {
+      if (paused) child.kill("SIGCONT");
       child.kill("SIGTERM");
     } catch {
       // already gone
@@ -132,6 +137,14 @@ export async function startCoturn(
     url: `turn:127.0.0.1:${port}?transport=udp`,
     relayPorts,
     output: () => out,
+    pause: () => {
+      child.kill("SIGSTOP");
+      paused = true;
+    },
+    resume: () => {
+      child.kill("SIGCONT");
+      paused = false;
+    },
     stop: cleanup,
     [Symbol.asyncDispose]: cleanup,
   };

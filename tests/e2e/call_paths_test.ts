@@ -209,17 +209,16 @@ Deno.test({
 
 Deno.test({
   name:
-    "call paths: the relay dies mid-call; the UI says reconnecting and an ICE restart brings the call back",
+    "call paths: the relay goes silent mid-call; the UI says reconnecting, restarts ICE, and the call comes back",
   ...opts,
   async fn() {
-    let turn = await startCoturn();
-    const { port, secret } = turn;
+    await using turn = await startCoturn();
     await using server = await startAppServer({
       REACH_TURN_PROVIDER: "coturn",
       REACH_TURN_URLS: turn.url,
-      REACH_TURN_SECRET: secret,
+      REACH_TURN_SECRET: turn.secret,
     });
-    try {
+    {
       await using b1 = await launchBrowser();
       await using b2 = await launchBrowser();
       const bob = await signUp(b1.browser, server.origin, "bob_restart");
@@ -232,9 +231,18 @@ Deno.test({
       await answer(bob);
       await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
 
-      await turn.stop(); // the only path between them is gone
+      turn.pause(); // the only path between them goes silent
       await waitForText(alice, ".in-call .call-state", "Reconnecting");
-      turn = await startCoturn({ secret, port });
+      // The caller starts an ICE restart while the path is down.
+      await alice.waitForFunction(
+        () =>
+          Number(
+            (document.querySelector(".connection-details dl") as HTMLElement)
+              ?.dataset.iceRestarts,
+          ) > 0,
+        { polling: 100 },
+      );
+      turn.resume();
       await waitForText(
         alice,
         ".in-call .call-state",
@@ -243,8 +251,46 @@ Deno.test({
       await waitForText(bob, ".in-call .call-state", "Connected with");
       const after = await waitForAudio(alice);
       assert.equal(after.localCandidate, "relay");
-    } finally {
-      await turn.stop();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "call paths: Bob declines; a denied microphone is explained to the caller",
+  ...opts,
+  async fn() {
+    await using server = await startAppServer();
+    await using b1 = await launchBrowser();
+    await using b2 = await launchBrowser();
+    const bob = await signUp(b1.browser, server.origin, "bob_decline");
+    await receiveCalls(bob, "bob_decline");
+    const alice = await b2.browser.newPage();
+    await alice.goto(server.origin + "/@bob_decline", { waitUntil: "load" });
+    await pressCall(alice, "bob_decline");
+    const decline = await bob.waitForSelector(
+      "xpath/.//button[normalize-space(.)='Decline']",
+    );
+    await decline!.click();
+    await waitForText(
+      alice,
+      ".call .status",
+      "@bob_decline declined the call.",
+    );
+    const [log] = await readLog(server.kvPath);
+    assert.equal(log.decision, "declined");
+
+    // A caller whose browser refuses the microphone is told what to do.
+    await using b3 = await launchBrowser([], { autoAllowMedia: false });
+    const carol = await b3.browser.newPage();
+    const cdp = await carol.createCDPSession();
+    await cdp.send("Browser.setPermission", {
+      permission: { name: "microphone" },
+      setting: "denied",
+      origin: server.origin,
+    });
+    await carol.goto(server.origin + "/@bob_decline", { waitUntil: "load" });
+    await pressCall(carol, "bob_decline");
+    await waitForText(carol, ".call .status", "Microphone access was denied");
   },
 });
