@@ -455,6 +455,9 @@ function lines(stream: ReadableStream<Uint8Array>) {
 
 Deno.test("bus(kv): two OS processes on one SQLite file exchange messages exactly once, in order (polling, since watch does not cross processes)", async () => {
   const dir = await Deno.makeTempDir();
+  // Create the database first: two processes creating one SQLite file at the
+  // same instant can see "database is locked".
+  (await Deno.openKv(`${dir}/kv.sqlite3`)).close();
   const names = ["p1", "p2"], N = 40;
   const children = names.map((name) =>
     new Deno.Command(Deno.execPath(), {
