@@ -213,6 +213,10 @@ export class CallSession {
       this.o.send({ type: "ice-restart", callId: this.o.callId });
       return;
     }
+    // An earlier restart offer still unanswered (its answer was lost): drop it.
+    if (this.pc.signalingState === "have-local-offer") {
+      await this.pc.setLocalDescription({ type: "rollback" });
+    }
     const offer = await this.pc.createOffer({ iceRestart: true });
     await this.pc.setLocalDescription(offer);
     this.o.send({ type: "offer", callId: this.o.callId, sdp: offer.sdp! });
@@ -235,6 +239,8 @@ export class CallSession {
         break;
       }
       case "answer":
+        // Only the answer to our outstanding offer; a stale one is dropped.
+        if (this.pc.signalingState !== "have-local-offer") break;
         await this.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
         await this.flushRemote();
         break;
@@ -245,10 +251,8 @@ export class CallSession {
         } else this.pendingRemote.push(msg.candidate);
         break;
       case "ice-restart":
-        if (this.o.role === "caller") {
-          this.restarting = false;
-          await this.restartIce();
-        }
+        // The callee asks; a restart already under way answers it.
+        if (this.o.role === "caller") await this.restartIce();
         break;
     }
   }

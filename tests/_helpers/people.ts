@@ -1,5 +1,6 @@
 /** What a person does in the browser, as steps tests share. */
 import type { Browser, Page } from "puppeteer-core";
+import type { CallLogRecord } from "../../lib/store/calls.ts";
 import { waitForText } from "./browser.ts";
 
 /** Signs in with a browser key and claims `handle`; ends on /me. */
@@ -78,4 +79,18 @@ export async function waitForAudio(page: Page): Promise<PanelFigures> {
       packetsReceived: Number(d.packetsReceived),
     };
   });
+}
+
+/** Every call-log record in the server's KV file (read from the test process). */
+export async function readCallLog(kvPath: string): Promise<CallLogRecord[]> {
+  const kv = await Deno.openKv(kvPath);
+  try {
+    const out: CallLogRecord[] = [];
+    for await (const e of kv.list<CallLogRecord>({ prefix: ["call_log"] })) {
+      out.push(e.value);
+    }
+    return out;
+  } finally {
+    kv.close();
+  }
 }

@@ -5,16 +5,21 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
-import type { CallLogRecord } from "../../lib/store/calls.ts";
-import { launchBrowser, waitForText } from "../_helpers/browser.ts";
-import { startCoturn } from "../_helpers/coturn.ts";
 import {
+  launchBrowser,
+  type TestBrowser,
+  waitForText,
+} from "../_helpers/browser.ts";
+import { type RunningCoturn, startCoturn } from "../_helpers/coturn.ts";
+import {
+  type PanelFigures,
   pressCall,
+  readCallLog as readLog,
   receiveCalls,
   signUp,
   waitForAudio,
 } from "../_helpers/people.ts";
-import { startAppServer } from "../_helpers/server.ts";
+import { type RunningServer, startAppServer } from "../_helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -32,17 +37,35 @@ async function answer(page: Page) {
   await b!.click();
 }
 
-async function readLog(kvPath: string): Promise<CallLogRecord[]> {
-  const kv = await Deno.openKv(kvPath);
-  try {
-    const out: CallLogRecord[] = [];
-    for await (const e of kv.list<CallLogRecord>({ prefix: ["call_log"] })) {
-      out.push(e.value);
-    }
-    return out;
-  } finally {
-    kv.close();
-  }
+/**
+ * Bob receives calls and Alice calls him, both hiding their IP, through a
+ * Reach server that hands out TURN credentials; returns once audio flows
+ * both ways.
+ */
+async function relayedCall(
+  handle: string,
+  b1: TestBrowser,
+  b2: TestBrowser,
+  server: RunningServer,
+): Promise<{ alice: Page; bob: Page; a: PanelFigures; b: PanelFigures }> {
+  const bob = await signUp(b1.browser, server.origin, handle);
+  await check(bob, "Hide my IP address from callers");
+  await receiveCalls(bob, handle);
+  const alice = await b2.browser.newPage();
+  await alice.goto(server.origin + "/@" + handle, { waitUntil: "load" });
+  await check(alice, "Hide my IP address");
+  await pressCall(alice, handle);
+  await answer(bob);
+  const [a, b] = await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
+  return { alice, bob, a, b };
+}
+
+function turnEnv(turn: RunningCoturn, secret = turn.secret) {
+  return {
+    REACH_TURN_PROVIDER: "coturn",
+    REACH_TURN_URLS: turn.url,
+    REACH_TURN_SECRET: secret,
+  };
 }
 
 Deno.test({
@@ -51,22 +74,15 @@ Deno.test({
   ...opts,
   async fn() {
     await using turn = await startCoturn();
-    await using server = await startAppServer({
-      REACH_TURN_PROVIDER: "coturn",
-      REACH_TURN_URLS: turn.url,
-      REACH_TURN_SECRET: turn.secret,
-    });
+    await using server = await startAppServer(turnEnv(turn));
     await using b1 = await launchBrowser();
     await using b2 = await launchBrowser();
-    const bob = await signUp(b1.browser, server.origin, "bob_relay");
-    await check(bob, "Hide my IP address from callers");
-    await receiveCalls(bob, "bob_relay");
-    const alice = await b2.browser.newPage();
-    await alice.goto(server.origin + "/@bob_relay", { waitUntil: "load" });
-    await check(alice, "Hide my IP address");
-    await pressCall(alice, "bob_relay");
-    await answer(bob);
-    const [a, b] = await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
+    const { alice, bob, a, b } = await relayedCall(
+      "bob_relay",
+      b1,
+      b2,
+      server,
+    );
     for (const side of [a, b]) {
       assert.equal(side.localCandidate, "relay");
       assert.equal(side.remoteCandidate, "relay");
@@ -90,11 +106,9 @@ Deno.test({
   ...opts,
   async fn() {
     await using turn = await startCoturn();
-    await using server = await startAppServer({
-      REACH_TURN_PROVIDER: "coturn",
-      REACH_TURN_URLS: turn.url,
-      REACH_TURN_SECRET: "definitely-not-the-secret",
-    });
+    await using server = await startAppServer(
+      turnEnv(turn, "definitely-not-the-secret"),
+    );
     await using b1 = await launchBrowser();
     await using b2 = await launchBrowser();
     const bob = await signUp(b1.browser, server.origin, "bob_badturn");
@@ -213,23 +227,16 @@ Deno.test({
   ...opts,
   async fn() {
     await using turn = await startCoturn();
-    await using server = await startAppServer({
-      REACH_TURN_PROVIDER: "coturn",
-      REACH_TURN_URLS: turn.url,
-      REACH_TURN_SECRET: turn.secret,
-    });
+    await using server = await startAppServer(turnEnv(turn));
     {
       await using b1 = await launchBrowser();
       await using b2 = await launchBrowser();
-      const bob = await signUp(b1.browser, server.origin, "bob_restart");
-      await check(bob, "Hide my IP address from callers");
-      await receiveCalls(bob, "bob_restart");
-      const alice = await b2.browser.newPage();
-      await alice.goto(server.origin + "/@bob_restart", { waitUntil: "load" });
-      await check(alice, "Hide my IP address");
-      await pressCall(alice, "bob_restart");
-      await answer(bob);
-      await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
+      const { alice, bob } = await relayedCall(
+        "bob_restart",
+        b1,
+        b2,
+        server,
+      );
 
       turn.pause(); // the only path between them goes silent
       await waitForText(alice, ".in-call .call-state", "Reconnecting");

@@ -4,7 +4,6 @@
  * he answers, and they talk, encrypted between the two browsers.
  */
 import assert from "node:assert/strict";
-import type { CallLogRecord } from "../../lib/store/calls.ts";
 import {
   collectErrors,
   launchBrowser,
@@ -12,24 +11,12 @@ import {
 } from "../_helpers/browser.ts";
 import {
   pressCall,
+  readCallLog,
   receiveCalls,
   signUp,
   waitForAudio,
 } from "../_helpers/people.ts";
 import { startAppServer } from "../_helpers/server.ts";
-
-async function callLogs(kvPath: string): Promise<CallLogRecord[]> {
-  const kv = await Deno.openKv(kvPath);
-  try {
-    const out: CallLogRecord[] = [];
-    for await (const e of kv.list<CallLogRecord>({ prefix: ["call_log"] })) {
-      out.push(e.value);
-    }
-    return out;
-  } finally {
-    kv.close();
-  }
-}
 
 Deno.test({
   name:
@@ -86,7 +73,7 @@ Deno.test({
     await waitForText(alice, ".call .status", "You hung up.");
     await waitForText(bob, ".receiver .note", "The caller hung up.");
 
-    const logs = await callLogs(server.kvPath);
+    const logs = await readCallLog(server.kvPath);
     assert.equal(logs.length, 1);
     assert.equal(logs[0].decision, "answered");
     assert.equal(logs[0].relayed, false);

@@ -7,38 +7,16 @@ import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
 import { collectErrors, launchBrowser } from "../_helpers/browser.ts";
 import { startCoturn } from "../_helpers/coturn.ts";
-import { type RunningServer, startServer } from "../_helpers/server.ts";
+import { type RunningServer, startAppServer } from "../_helpers/server.ts";
 
 /** Reach (main.ts, test mode) handing out coturn REST credentials. */
-async function startReach(
-  turnUrl: string,
-  secret: string,
-): Promise<RunningServer> {
-  const dir = await Deno.makeTempDir({ prefix: "reach-turn-e2e-" });
-  const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
-  const server = await startServer({
-    permissions: [
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      `--allow-write=${dir}`,
-    ],
-    env: {
-      REACH_ENV: "test",
-      REACH_HMAC_KEY: key(1),
-      REACH_DATA_KEYS: `k1:${key(2)}`,
-      REACH_KV_PATH: `${dir}/kv.sqlite3`,
-      REACH_TURN_PROVIDER: "coturn",
-      REACH_TURN_URLS: turnUrl,
-      REACH_TURN_SECRET: secret,
-      REACH_TURN_TTL_SECONDS: "600",
-    },
+function startReach(turnUrl: string, secret: string): Promise<RunningServer> {
+  return startAppServer({
+    REACH_TURN_PROVIDER: "coturn",
+    REACH_TURN_URLS: turnUrl,
+    REACH_TURN_SECRET: secret,
+    REACH_TURN_TTL_SECONDS: "600",
   });
-  const stop = async () => {
-    await server.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-  return { ...server, stop, [Symbol.asyncDispose]: stop };
 }
 
 interface Gathered {
