@@ -42,7 +42,13 @@ export async function handler(req: Request, ctx: FreshContext<State>) {
     // A WebSocket upgrade answer goes out untouched.
     if (res.status === 101) return res;
     res = mutable(res);
-    if (res.status === 405 && ctx.url.pathname.startsWith("/api/")) {
+    if (res.status === 500 && ctx.url.pathname.startsWith("/api/")) {
+      res = jsonError(
+        500,
+        "server_error",
+        "Reach hit an error while answering; please try again.",
+      );
+    } else if (res.status === 405 && ctx.url.pathname.startsWith("/api/")) {
       // API clients get the same JSON error shape for every failure.
       res = jsonError(
         405,

@@ -128,13 +128,14 @@ export class Hub {
     socket.addEventListener("error", () => this.onClose(conn));
   }
 
-  /** Stops timers and closes every socket with 1001. */
-  shutdown(): void {
+  /** Stops timers, closes every socket with 1001, and closes the bus. */
+  async shutdown(): Promise<void> {
     clearInterval(this.sweep);
     this.calls.close();
     for (const c of [...this.conns]) {
       this.closeConn(c, CLOSE.goingAway, "server shutting down");
     }
+    await this.opts.bus.close();
   }
 
   private publish(topic: string, msg: ServerMessage, exceptDevice?: string) {

@@ -18,5 +18,5 @@ export function getHub(): Promise<Hub> {
 export async function resetHub(): Promise<void> {
   const hub = await current;
   current = undefined;
-  hub?.shutdown();
+  await hub?.shutdown();
 }

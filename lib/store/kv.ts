@@ -1,5 +1,6 @@
 /** Opens the one Deno KV this process uses: a local file, ":memory:", or Deploy's. */
 import type { Config } from "../config.ts";
+import { retryWhenLocked } from "./locked_retry.ts";
 
 let opened: Promise<Deno.Kv> | undefined;
 
@@ -14,10 +15,10 @@ async function openAt(path: string | undefined): Promise<Deno.Kv> {
     // The default path lives under a git-ignored folder that may not exist yet.
     if (dir) await Deno.mkdir(dir, { recursive: true }).catch(() => {});
   }
-  return path ? Deno.openKv(path) : Deno.openKv();
+  return retryWhenLocked(await (path ? Deno.openKv(path) : Deno.openKv()));
 }
 
 /** Replaces the process-wide KV (tests use a temp file per test). */
 export function setKv(kv: Deno.Kv | undefined): void {
-  opened = kv ? Promise.resolve(kv) : undefined;
+  opened = kv ? Promise.resolve(retryWhenLocked(kv)) : undefined;
 }
