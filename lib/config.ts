@@ -40,6 +40,19 @@ export interface Config {
   callLogRetentionMs: number;
   /** Cross-isolate fan-out for signaling: BroadcastChannel or KV watch. */
   bus: "broadcast" | "kv";
+  /** Peppers for phone-number lookup hashes (HMAC-SHA-256), newest first. */
+  phonePeppers: { kid: string; key: Uint8Array }[];
+  /** Who delivers phone verification codes; "none" refuses phone binding. */
+  sms:
+    | { provider: "none" }
+    | { provider: "dev" }
+    | {
+      provider: "twilio";
+      accountSid: string;
+      authToken: string;
+      serviceSid: string;
+      apiBase: string;
+    };
 }
 
 export type IceConfig =
@@ -104,6 +117,12 @@ const schema = z.object({
   REACH_RING_SECONDS: z.coerce.number().min(1).max(600).default(60),
   REACH_CALL_LOG_DAYS: z.coerce.number().min(1).max(3650).default(90),
   REACH_BUS: z.enum(["broadcast", "kv"]).default("broadcast"),
+  REACH_PHONE_PEPPERS: keyring.optional(),
+  REACH_SMS_PROVIDER: z.enum(["none", "dev", "twilio"]).optional(),
+  TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/).optional(),
+  TWILIO_AUTH_TOKEN: z.string().min(16).optional(),
+  TWILIO_VERIFY_SERVICE_SID: z.string().regex(/^VA[0-9a-fA-F]{32}$/).optional(),
+  TWILIO_API_BASE: z.url().default("https://verify.twilio.com"),
   REACH_HMAC_KEY: base64Key.optional(),
   REACH_DATA_KEYS: keyring.optional(),
 });
@@ -200,6 +219,7 @@ export function loadConfig(
     }
   }
   const ice = iceConfig(e, production, problems);
+  const sms = smsConfig(e, production, problems);
   if (problems.length) throw new ConfigError(problems);
   const origin = new URL(e.REACH_ORIGIN ?? `http://localhost:${e.PORT}`);
   if (production && origin.protocol !== "https:") {
@@ -229,7 +249,49 @@ export function loadConfig(
     ringMs: e.REACH_RING_SECONDS * 1000,
     callLogRetentionMs: e.REACH_CALL_LOG_DAYS * 86400_000,
     bus: e.REACH_BUS,
+    phonePeppers: e.REACH_PHONE_PEPPERS
+      ? parseKeyring(e.REACH_PHONE_PEPPERS)!
+      : [{ kid: "h1", key: Uint8Array.fromBase64(hmac!) }],
+    sms,
   };
+}
+
+function smsConfig(
+  e: z.infer<typeof schema>,
+  production: boolean,
+  problems: string[],
+): Config["sms"] {
+  // The development provider prints codes to the console: never in production.
+  const provider = e.REACH_SMS_PROVIDER ?? (production ? "none" : "dev");
+  if (provider === "dev") {
+    if (production) {
+      problems.push(
+        "REACH_SMS_PROVIDER=dev prints codes to the console and is refused in production",
+      );
+    }
+    return { provider: "dev" };
+  }
+  if (provider === "twilio") {
+    for (
+      const name of [
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_VERIFY_SERVICE_SID",
+      ] as const
+    ) {
+      if (!e[name]) {
+        problems.push(`${name} is required when REACH_SMS_PROVIDER=twilio`);
+      }
+    }
+    return {
+      provider: "twilio",
+      accountSid: e.TWILIO_ACCOUNT_SID ?? "",
+      authToken: e.TWILIO_AUTH_TOKEN ?? "",
+      serviceSid: e.TWILIO_VERIFY_SERVICE_SID ?? "",
+      apiBase: e.TWILIO_API_BASE.replace(/\/$/, ""),
+    };
+  }
+  return { provider: "none" };
 }
 
 const DEFAULT_PRODUCTION_STUN = "stun:stun.cloudflare.com:3478";
