@@ -11,17 +11,24 @@ import * as $api_auth_logout from "./routes/api/auth/logout.ts";
 import * as $api_auth_nonce from "./routes/api/auth/nonce.ts";
 import * as $api_auth_session from "./routes/api/auth/session.ts";
 import * as $api_auth_verify from "./routes/api/auth/verify.ts";
+import * as $api_discover from "./routes/api/discover.ts";
 import * as $api_handles_index from "./routes/api/handles/index.ts";
 import * as $api_ice from "./routes/api/ice.ts";
+import * as $api_me_phone_index from "./routes/api/me/phone/index.ts";
+import * as $api_me_phone_start from "./routes/api/me/phone/start.ts";
+import * as $api_me_phone_verify from "./routes/api/me/phone/verify.ts";
 import * as $api_me_profile from "./routes/api/me/profile.ts";
 import * as $api_signal from "./routes/api/signal.ts";
 import * as $go from "./routes/go.ts";
 import * as $handles__handle_ from "./routes/handles/[handle].ts";
+import * as $handles_bloom from "./routes/handles/bloom.ts";
 import * as $index from "./routes/index.tsx";
 import * as $me_index from "./routes/me/index.tsx";
 import * as $security from "./routes/security.tsx";
 import * as $Caller from "./islands/Caller.tsx";
 import * as $ClaimHandle from "./islands/ClaimHandle.tsx";
+import * as $FindByPhone from "./islands/FindByPhone.tsx";
+import * as $PhoneBinding from "./islands/PhoneBinding.tsx";
 import * as $ProfileEditor from "./islands/ProfileEditor.tsx";
 import * as $Receiver from "./islands/Receiver.tsx";
 import * as $SignIn from "./islands/SignIn.tsx";
@@ -40,12 +47,17 @@ const manifest = {
     "./routes/api/auth/nonce.ts": $api_auth_nonce,
     "./routes/api/auth/session.ts": $api_auth_session,
     "./routes/api/auth/verify.ts": $api_auth_verify,
+    "./routes/api/discover.ts": $api_discover,
     "./routes/api/handles/index.ts": $api_handles_index,
     "./routes/api/ice.ts": $api_ice,
+    "./routes/api/me/phone/index.ts": $api_me_phone_index,
+    "./routes/api/me/phone/start.ts": $api_me_phone_start,
+    "./routes/api/me/phone/verify.ts": $api_me_phone_verify,
     "./routes/api/me/profile.ts": $api_me_profile,
     "./routes/api/signal.ts": $api_signal,
     "./routes/go.ts": $go,
     "./routes/handles/[handle].ts": $handles__handle_,
+    "./routes/handles/bloom.ts": $handles_bloom,
     "./routes/index.tsx": $index,
     "./routes/me/index.tsx": $me_index,
     "./routes/security.tsx": $security,
@@ -53,6 +65,8 @@ const manifest = {
   islands: {
     "./islands/Caller.tsx": $Caller,
     "./islands/ClaimHandle.tsx": $ClaimHandle,
+    "./islands/FindByPhone.tsx": $FindByPhone,
+    "./islands/PhoneBinding.tsx": $PhoneBinding,
     "./islands/ProfileEditor.tsx": $ProfileEditor,
     "./islands/Receiver.tsx": $Receiver,
     "./islands/SignIn.tsx": $SignIn,

@@ -1,5 +1,6 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { callApi } from "../lib/client/api.ts";
+import { type HandleStatus, handleStatus } from "../lib/client/handle_taken.ts";
 import { useHydrated } from "../lib/client/hydrated.ts";
 import { checkHandle, HANDLE_MAX } from "../lib/identity/handles.ts";
 
@@ -9,6 +10,25 @@ export default function ClaimHandle() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
   const check = value ? checkHandle(value) : null;
+  const wanted = check?.ok ? check.handle : "";
+  const [known, setKnown] = useState<[string, HandleStatus]>(["", "unknown"]);
+
+  // Advice while typing (debounced); it never blocks the claim.
+  useEffect(() => {
+    if (!wanted) return;
+    let live = true;
+    const timer = setTimeout(async () => {
+      const status = await handleStatus(wanted);
+      if (live) setKnown([wanted, status]);
+    }, 300);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [wanted]);
+  const availability = known[0] === wanted && known[1] !== "unknown"
+    ? `@${wanted} is ${known[1]}`
+    : "";
 
   async function submit(e: Event) {
     e.preventDefault();
@@ -45,7 +65,7 @@ export default function ClaimHandle() {
           value={value}
           disabled={!hydrated}
           aria-invalid={check !== null && !check.ok}
-          aria-describedby="claim-help"
+          aria-describedby="claim-help claim-status"
           onInput={(e) => setValue((e.target as HTMLInputElement).value)}
         />
       </div>
@@ -55,6 +75,9 @@ export default function ClaimHandle() {
           : check?.ok
           ? `Your page will be ${location.host}/@${check.handle}`
           : "3 to 30 letters, digits or underscores."}
+      </p>
+      <p id="claim-status" class="status" aria-live="polite">
+        {availability}
       </p>
       <button type="submit" class="button primary" disabled={busy || !hydrated}>
         {busy ? "Claiming…" : "Claim handle"}

@@ -46,8 +46,8 @@ export class TokenBucketLimiter {
     this.maxKeys = Math.floor(opts.maxKeys);
   }
 
-  /** Takes one token for `key` at time `now` (ms since the epoch). */
-  take(key: string, now: number = Date.now()): TakeResult {
+  /** Takes `cost` tokens (default one) for `key` at time `now` (ms since the epoch). */
+  take(key: string, now: number = Date.now(), cost = 1): TakeResult {
     const prev = this.#buckets.get(key);
     let tokens = this.capacity;
     if (prev) {
@@ -60,15 +60,17 @@ export class TokenBucketLimiter {
       this.#buckets.delete(key);
     }
     let result: TakeResult;
-    if (tokens >= 1) {
-      tokens -= 1;
+    if (tokens >= cost) {
+      tokens -= cost;
       result = { ok: true };
     } else {
       result = {
         ok: false,
         retryAfterSeconds: Math.max(
           1,
-          Math.ceil((1 - tokens) / this.refillPerSecond),
+          Math.ceil(
+            (Math.min(cost, this.capacity) - tokens) / this.refillPerSecond,
+          ),
         ),
       };
     }

@@ -133,8 +133,30 @@ export default function Security(_props: PageProps) {
             </tr>
             <tr>
               <th scope="row">Phone numbers</th>
-              <td>Not collected</td>
-              <td>This version asks for no phone number and stores none.</td>
+              <td>Opt-in; hashed and encrypted at rest, readable by us</td>
+              <td>
+                Binding a number is optional and needs a one-time code sent to
+                it. We store it twice, never in clear: an HMAC-SHA-256 of the
+                number under a secret key (to match it when someone looks it up)
+                and an AES-256-GCM ciphertext bound to your handle (so you can
+                see it, masked: country code and last two digits). Our server
+                holds both keys, so it can decrypt the number, and we could be
+                compelled to disclose it. It never appears on your page, in API
+                answers other than your own masked view, in the call log or in
+                any log line.
+              </td>
+            </tr>
+            <tr>
+              <th scope="row">Contact discovery</th>
+              <td>Server-mediated</td>
+              <td>
+                When you look up which numbers have a Reach handle, our server
+                sees the numbers you ask about while it answers. It hashes them
+                to match, and neither stores nor logs them. Only owners who
+                switched on "Let people who have my number find me" can be
+                found. There is no private set intersection: if you need
+                discovery the server cannot see, we do not offer it yet.
+              </td>
             </tr>
             <tr>
               <th scope="row">Sessions</th>
@@ -235,11 +257,11 @@ export default function Security(_props: PageProps) {
       <h2 id="signal">Compared to Signal</h2>
       <p>
         Signal is the gold standard; we are not Signal. Signal hides who calls
-        whom from its own servers (sealed sender) and finds contacts privately;
-        Reach routes by handle, so the server knows both ends of a call; the
-        call keys are not yet bound to identity keys; and Reach has not been
-        independently audited. If you need Signal-grade metadata privacy, use
-        Signal.
+        whom from its own servers (sealed sender) and finds contacts privately
+        (our contact discovery is server-mediated); Reach routes by handle, so
+        the server knows both ends of a call; the call keys are not yet bound to
+        identity keys; and Reach has not been independently audited. If you need
+        Signal-grade metadata privacy, use Signal.
       </p>
     </section>
   );

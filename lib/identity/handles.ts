@@ -15,6 +15,7 @@ export const RESERVED_HANDLES: ReadonlySet<string> = new Set([
   "auth",
   "billing",
   "blog",
+  "bloom",
   "call",
   "calls",
   "contact",

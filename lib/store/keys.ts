@@ -27,4 +27,28 @@ export const keys = {
   /** Fixed-window rate-limit counters (KvU64), expiring with their window. */
   rate: (scope: string, subject: string, window: number) =>
     ["rate", scope, subject, window] as const,
+  /**
+   * Handle -> PhoneRecord (lib/store/phones.ts): the bound number's lookup
+   * hash, its AES-256-GCM ciphertext and the discoverable flag.
+   */
+  phone: (handle: string) => ["phone", handle] as const,
+  /** Every PhoneRecord (key rotation walks this prefix). */
+  phonePrefix: () => ["phone"] as const,
+  /** HMAC-SHA-256 of an E.164 number under a pepper (hex) -> handle. */
+  phoneHmac: (hmac: string) => ["phone_hmac", hmac] as const,
+  /**
+   * (handle, HMAC of the E.164 number) -> OtpRecord (lib/phone/otp.ts): a
+   * pending verification code, stored only as a salted HMAC, with its expiry
+   * and attempt count. Expires with the code.
+   */
+  phoneOtp: (handle: string, phoneHash: string) =>
+    ["phone_otp", handle, phoneHash] as const,
+  /** The handle Bloom filter's pointer: BloomMeta (lib/store/bloom.ts). */
+  bloomMeta: () => ["bloom_meta"] as const,
+  /** One block of a filter generation's bits: Uint8Array of at most 8 KiB. */
+  bloomChunk: (generation: string, index: number) =>
+    ["bloom", generation, index] as const,
+  bloomGeneration: (generation: string) => ["bloom", generation] as const,
+  /** KvU64: handles in the filter; summed in each claim's atomic. */
+  bloomCount: () => ["bloom_count"] as const,
 };

@@ -3,6 +3,7 @@
  * are written in one atomic with `versionstamp: null` checks, so a handle is
  * claimed once and a wallet claims at most one handle.
  */
+import { addBloomToAtomic, afterBloomAdd, planBloomAdd } from "./bloom.ts";
 import { keys } from "./keys.ts";
 
 export interface Profile {
@@ -36,19 +37,32 @@ export async function claimHandle(
     createdAt: now,
     updatedAt: now,
   };
-  const res = await kv.atomic()
-    .check({ key: keys.handle(handle), versionstamp: null })
-    .check({ key: keys.walletHandle(walletPubkey), versionstamp: null })
-    .set(keys.handle(handle), profile)
-    .set(keys.walletHandle(walletPubkey), handle)
-    .commit();
-  if (res.ok) return { ok: true, profile };
-  // Say which rule stopped it: the wallet's own handle wins over "taken".
-  const owned = await kv.get(keys.walletHandle(walletPubkey));
-  return {
-    ok: false,
-    code: owned.value ? "already_has_handle" : "handle_taken",
-  };
+  for (let attempt = 1;; attempt++) {
+    // The handle's Bloom filter bits go in the same atomic as the claim.
+    const plan = await planBloomAdd(kv, handle);
+    const op = kv.atomic()
+      .check({ key: keys.handle(handle), versionstamp: null })
+      .check({ key: keys.walletHandle(walletPubkey), versionstamp: null })
+      .set(keys.handle(handle), profile)
+      .set(keys.walletHandle(walletPubkey), handle);
+    const res = await addBloomToAtomic(op, plan).commit();
+    if (res.ok) {
+      await afterBloomAdd(kv, plan, now);
+      return { ok: true, profile };
+    }
+    // Say which rule stopped it: the wallet's own handle wins over "taken".
+    const [owned, taken] = await kv.getMany([
+      keys.walletHandle(walletPubkey),
+      keys.handle(handle),
+    ]);
+    if (owned.value) return { ok: false, code: "already_has_handle" };
+    if (taken.value) return { ok: false, code: "handle_taken" };
+    // Otherwise another claim changed the same filter chunk: try again.
+    if (attempt >= 50) throw new Error("handle claim kept conflicting");
+    await new Promise((r) =>
+      setTimeout(r, Math.random() * Math.min(attempt, 10) * 2)
+    );
+  }
 }
 
 export async function getProfile(

@@ -3,6 +3,9 @@ import { Head } from "$fresh/runtime.ts";
 import ClaimHandle from "../../islands/ClaimHandle.tsx";
 import ProfileEditor from "../../islands/ProfileEditor.tsx";
 import Receiver from "../../islands/Receiver.tsx";
+import FindByPhone from "../../islands/FindByPhone.tsx";
+import PhoneBinding from "../../islands/PhoneBinding.tsx";
+import { phoneBindingAvailable, phoneView } from "../../lib/phone/binding.ts";
 import SignIn from "../../islands/SignIn.tsx";
 import SignOut from "../../islands/SignOut.tsx";
 import { app } from "../../lib/app.ts";
@@ -13,15 +16,19 @@ export const config: RouteConfig = { csp: true };
 
 interface Data {
   profile: Profile | null;
+  phone: { masked: string; discoverable: boolean } | null;
+  phoneAvailable: boolean;
 }
 
 export const handler: Handlers<Data, State> = {
   async GET(_req, ctx) {
-    const { kv } = await app();
+    const { kv, config } = await app();
     const profile = ctx.state.handle
       ? await getProfile(kv, ctx.state.handle)
       : null;
-    return ctx.render({ profile }, {
+    const phone = profile ? await phoneView(kv, config, profile.handle) : null;
+    const phoneAvailable = phoneBindingAvailable(config);
+    return ctx.render({ profile, phone, phoneAvailable }, {
       headers: { "cache-control": "no-store" },
     });
   },
@@ -70,6 +77,14 @@ export default function Me({ data, state }: PageProps<Data, State>) {
               accentColor: profile.accentColor,
             }}
           />
+          <h2>Phone number (optional)</h2>
+          <p class="hint">
+            Bind a number only if you want people who have it to find you. Reach
+            keeps it encrypted and never shows it on your page.
+          </p>
+          <PhoneBinding initial={data.phone} available={data.phoneAvailable} />
+          <h2>Find people by phone</h2>
+          <FindByPhone />
           <h2>Account</h2>
           <p class="account">
             Wallet key <code class="key">{profile.walletPubkey}</code>

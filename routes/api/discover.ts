@@ -1,0 +1,41 @@
+import type { Handlers } from "$fresh/server.ts";
+import { z } from "zod";
+import { app } from "../../lib/app.ts";
+import { requireSession } from "../../lib/guards.ts";
+import { json, jsonError, readJson } from "../../lib/http.ts";
+import {
+  discover,
+  DISCOVERY_MAX_PER_REQUEST,
+} from "../../lib/phone/discovery.ts";
+import type { State } from "../../lib/state.ts";
+
+const Body = z.strictObject({
+  phones: z.array(z.string().max(64)).min(1).max(
+    DISCOVERY_MAX_PER_REQUEST,
+    `At most ${DISCOVERY_MAX_PER_REQUEST} numbers per request.`,
+  ),
+});
+
+/** Which of these numbers belong to owners who chose to be findable. */
+export const handler: Handlers<unknown, State> = {
+  async POST(req, ctx) {
+    const auth = requireSession(ctx.state);
+    if (auth.error) return auth.error;
+    // 500 numbers of up to 64 characters fit well within 64 KiB.
+    const body = await readJson(req, Body, 64 * 1024);
+    if ("error" in body) return body.error;
+    const { kv, config } = await app();
+    const r = await discover(
+      kv,
+      config,
+      auth.session.publicKey,
+      body.data.phones,
+    );
+    if (!r.ok) {
+      return jsonError(r.status, r.error, r.message, {
+        headers: { "retry-after": String(r.retryAfterSeconds ?? 60) },
+      });
+    }
+    return json(r.data);
+  },
+};

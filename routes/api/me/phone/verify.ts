@@ -1,0 +1,34 @@
+import type { Handlers } from "$fresh/server.ts";
+import { z } from "zod";
+import { app } from "../../../../lib/app.ts";
+import { requireSession } from "../../../../lib/guards.ts";
+import { json, jsonError, readJson } from "../../../../lib/http.ts";
+import { finishBinding } from "../../../../lib/phone/binding.ts";
+import type { State } from "../../../../lib/state.ts";
+
+/** Checks the code and binds the number. */
+export const handler: Handlers<unknown, State> = {
+  async POST(req, ctx) {
+    const auth = requireSession(ctx.state);
+    if (auth.error) return auth.error;
+    if (!ctx.state.handle) {
+      return jsonError(409, "no_handle", "Claim a handle first.");
+    }
+    const body = await readJson(
+      req,
+      z.strictObject({
+        phone: z.string().max(64),
+        code: z.string().regex(/^\d{6}$/, "The code is 6 digits."),
+      }),
+    );
+    if ("error" in body) return body.error;
+    const { kv, config } = await app();
+    const r = await finishBinding(kv, config, {
+      handle: ctx.state.handle,
+      ...body.data,
+    });
+    return r.ok
+      ? json({ phone: r.data })
+      : jsonError(r.status, r.error, r.message);
+  },
+};
