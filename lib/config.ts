@@ -40,6 +40,10 @@ export interface Config {
   callLogRetentionMs: number;
   /** Cross-isolate fan-out for signaling: BroadcastChannel or KV watch. */
   bus: "broadcast" | "kv";
+  /** Voicemail limits: envelope size, recording length, retention. */
+  voicemail: { maxBytes: number; maxSeconds: number; retentionMs: number };
+  /** Wallet public keys (base58) allowed to see /ops. */
+  operatorKeys: string[];
   /** Peppers for phone-number lookup hashes (HMAC-SHA-256), newest first. */
   phonePeppers: { kid: string; key: Uint8Array }[];
   /** Who delivers phone verification codes; "none" refuses phone binding. */
@@ -118,6 +122,15 @@ const schema = z.object({
   REACH_CALL_LOG_DAYS: z.coerce.number().min(1).max(3650).default(90),
   REACH_BUS: z.enum(["broadcast", "kv"]).default("broadcast"),
   REACH_PHONE_PEPPERS: keyring.optional(),
+  REACH_VOICEMAIL_MAX_BYTES: z.coerce.number().int().min(16 * 1024).max(
+    8 * 1024 * 1024,
+  ).default(1024 * 1024),
+  REACH_VOICEMAIL_SECONDS: z.coerce.number().int().min(5).max(600).default(60),
+  REACH_VOICEMAIL_DAYS: z.coerce.number().min(1).max(3650).default(30),
+  REACH_OPERATOR_KEYS: z.string().regex(
+    /^\s*([1-9A-HJ-NP-Za-km-z]{32,44}\s*(,\s*[1-9A-HJ-NP-Za-km-z]{32,44}\s*)*)?$/,
+    "must be a comma-separated list of base58 wallet public keys",
+  ).optional(),
   REACH_SMS_PROVIDER: z.enum(["none", "dev", "twilio"]).optional(),
   TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/).optional(),
   TWILIO_AUTH_TOKEN: z.string().min(16).optional(),
@@ -249,6 +262,13 @@ export function loadConfig(
     ringMs: e.REACH_RING_SECONDS * 1000,
     callLogRetentionMs: e.REACH_CALL_LOG_DAYS * 86400_000,
     bus: e.REACH_BUS,
+    voicemail: {
+      maxBytes: e.REACH_VOICEMAIL_MAX_BYTES,
+      maxSeconds: e.REACH_VOICEMAIL_SECONDS,
+      retentionMs: e.REACH_VOICEMAIL_DAYS * 86400_000,
+    },
+    operatorKeys: (e.REACH_OPERATOR_KEYS ?? "").split(",").map((k) => k.trim())
+      .filter(Boolean),
     phonePeppers: e.REACH_PHONE_PEPPERS
       ? parseKeyring(e.REACH_PHONE_PEPPERS)!
       : [{ kid: "h1", key: Uint8Array.fromBase64(hmac!) }],
