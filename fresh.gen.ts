@@ -14,16 +14,25 @@ import * as $api_auth_verify from "./routes/api/auth/verify.ts";
 import * as $api_discover from "./routes/api/discover.ts";
 import * as $api_handles_index from "./routes/api/handles/index.ts";
 import * as $api_ice from "./routes/api/ice.ts";
+import * as $api_me_inbox_keys__keyId_ from "./routes/api/me/inbox-keys/[keyId].ts";
+import * as $api_me_inbox_keys_index from "./routes/api/me/inbox-keys/index.ts";
 import * as $api_me_phone_index from "./routes/api/me/phone/index.ts";
 import * as $api_me_phone_start from "./routes/api/me/phone/start.ts";
 import * as $api_me_phone_verify from "./routes/api/me/phone/verify.ts";
 import * as $api_me_profile from "./routes/api/me/profile.ts";
+import * as $api_me_voicemails__callId_ from "./routes/api/me/voicemails/[callId].ts";
+import * as $api_me_voicemails__id__read from "./routes/api/me/voicemails/[id]/read.ts";
+import * as $api_me_voicemails_index from "./routes/api/me/voicemails/index.ts";
 import * as $api_signal from "./routes/api/signal.ts";
+import * as $api_voicemail__callId_ from "./routes/api/voicemail/[callId].ts";
 import * as $go from "./routes/go.ts";
 import * as $handles__handle_ from "./routes/handles/[handle].ts";
+import * as $handles__handle__inbox_keys from "./routes/handles/[handle]/inbox-keys.ts";
 import * as $handles_bloom from "./routes/handles/bloom.ts";
 import * as $index from "./routes/index.tsx";
 import * as $me_index from "./routes/me/index.tsx";
+import * as $ops_calls_csv from "./routes/ops/calls.csv.ts";
+import * as $ops_index from "./routes/ops/index.tsx";
 import * as $security from "./routes/security.tsx";
 import * as $Caller from "./islands/Caller.tsx";
 import * as $ClaimHandle from "./islands/ClaimHandle.tsx";
@@ -33,6 +42,7 @@ import * as $ProfileEditor from "./islands/ProfileEditor.tsx";
 import * as $Receiver from "./islands/Receiver.tsx";
 import * as $SignIn from "./islands/SignIn.tsx";
 import * as $SignOut from "./islands/SignOut.tsx";
+import * as $VoicemailInbox from "./islands/VoicemailInbox.tsx";
 
 import type { Manifest } from "$fresh/server.ts";
 
@@ -50,16 +60,25 @@ const manifest = {
     "./routes/api/discover.ts": $api_discover,
     "./routes/api/handles/index.ts": $api_handles_index,
     "./routes/api/ice.ts": $api_ice,
+    "./routes/api/me/inbox-keys/[keyId].ts": $api_me_inbox_keys__keyId_,
+    "./routes/api/me/inbox-keys/index.ts": $api_me_inbox_keys_index,
     "./routes/api/me/phone/index.ts": $api_me_phone_index,
     "./routes/api/me/phone/start.ts": $api_me_phone_start,
     "./routes/api/me/phone/verify.ts": $api_me_phone_verify,
     "./routes/api/me/profile.ts": $api_me_profile,
+    "./routes/api/me/voicemails/[callId].ts": $api_me_voicemails__callId_,
+    "./routes/api/me/voicemails/[id]/read.ts": $api_me_voicemails__id__read,
+    "./routes/api/me/voicemails/index.ts": $api_me_voicemails_index,
     "./routes/api/signal.ts": $api_signal,
+    "./routes/api/voicemail/[callId].ts": $api_voicemail__callId_,
     "./routes/go.ts": $go,
     "./routes/handles/[handle].ts": $handles__handle_,
+    "./routes/handles/[handle]/inbox-keys.ts": $handles__handle__inbox_keys,
     "./routes/handles/bloom.ts": $handles_bloom,
     "./routes/index.tsx": $index,
     "./routes/me/index.tsx": $me_index,
+    "./routes/ops/calls.csv.ts": $ops_calls_csv,
+    "./routes/ops/index.tsx": $ops_index,
     "./routes/security.tsx": $security,
   },
   islands: {
@@ -71,6 +90,7 @@ const manifest = {
     "./islands/Receiver.tsx": $Receiver,
     "./islands/SignIn.tsx": $SignIn,
     "./islands/SignOut.tsx": $SignOut,
+    "./islands/VoicemailInbox.tsx": $VoicemailInbox,
   },
   baseUrl: import.meta.url,
 } satisfies Manifest;

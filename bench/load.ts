@@ -70,13 +70,14 @@ const pct = (p: number) =>
     .toFixed(2);
 
 console.log(
-  `/@handle JS: ${weight.files.length} files, ${weight.bytes} bytes raw, ${weight.gzip} bytes gzipped`,
+  `/@handle JS: ${weight.initialGzip} bytes gzipped on load; ${weight.gzip} with the ` +
+    `lazily loaded voicemail recorder (${weight.files.length} files, ${weight.bytes} bytes raw)`,
 );
 for (const f of weight.files) {
   console.log(
     `  ${
       f.url.replace(/^\/_frsh\/js\/[0-9a-f]+\//, "")
-    }: ${f.bytes} B, ${f.gzip} B gz`,
+    }: ${f.bytes} B, ${f.gzip} B gz${f.lazy ? " (lazy)" : ""}`,
   );
 }
 console.log(

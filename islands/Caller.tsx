@@ -14,7 +14,15 @@ import type { ServerMessage } from "../signaling/protocol.ts";
 interface Props {
   handle: string;
   online: boolean;
+  /** Longest voicemail the caller may record. */
+  voicemailSeconds: number;
 }
+
+type Recorder =
+  typeof import("../components/VoicemailRecorder.tsx").VoicemailRecorder;
+
+/** Unanswered calls may leave a voicemail. */
+const VOICEMAIL_AFTER = new Set(["declined", "missed", "unavailable", "busy"]);
 
 type Phase =
   | { kind: "idle" }
@@ -43,13 +51,17 @@ function callerToken(): string {
   return t;
 }
 
-export default function Caller({ handle, online }: Props) {
+export default function Caller({ handle, online, voicemailSeconds }: Props) {
   const hydrated = useHydrated();
   const [phase, setPhase] = useState<Phase>({ kind: "idle" });
   const [remote, setRemote] = useState<MediaStream | null>(null);
   const [media, setMedia] = useState<MediaState>("idle");
   const [signal, setSignal] = useState("open");
   const [hideIp, setHideIp] = useState(false);
+  const [voicemail, setVoicemail] = useState<
+    { callId: string; token: string } | null
+  >(null);
+  const [Recorder, setRecorder] = useState<Recorder | null>(null);
   const call = useRef<
     | {
       id: string;
@@ -76,6 +88,7 @@ export default function Caller({ handle, online }: Props) {
   }
 
   async function start() {
+    setVoicemail(null);
     setPhase({ kind: "mic" });
     let mic: MediaStream;
     let iceServers: RTCIceServer[];
@@ -135,6 +148,14 @@ export default function Caller({ handle, online }: Props) {
           break;
         case "ended":
           mic.getTracks().forEach((t) => t.stop());
+          if (VOICEMAIL_AFTER.has(m.reason)) {
+            const token = m.resumeToken ?? c.token;
+            setVoicemail(token ? { callId: id, token } : null);
+            // Loaded only now: the recorder and sealing code stay off the page until needed.
+            import("../components/VoicemailRecorder.tsx").then((mod) =>
+              setRecorder(() => mod.VoicemailRecorder)
+            ).catch(() => {});
+          }
           end((ENDED[m.reason] ?? (() => "The call ended."))(handle));
           break;
         case "hangup":
@@ -249,6 +270,15 @@ export default function Caller({ handle, online }: Props) {
         <button type="button" class="button danger" onClick={hangup}>
           Cancel
         </button>
+      )}
+      {phase.kind === "ended" && voicemail && Recorder && (
+        <Recorder
+          key={voicemail.callId}
+          handle={handle}
+          callId={voicemail.callId}
+          callToken={voicemail.token}
+          maxSeconds={voicemailSeconds}
+        />
       )}
       {phase.kind === "connected" && call.current?.session && (
         <InCall

@@ -8,6 +8,7 @@ import {
   type MediaState,
   microphoneError,
 } from "../lib/client/rtc.ts";
+import { ensureInboxKey } from "../lib/client/inbox_key.ts";
 import { SignalSocket, type SocketState } from "../lib/client/signal.ts";
 import type { ServerMessage } from "../signaling/protocol.ts";
 
@@ -110,6 +111,10 @@ export default function Receiver({ handle }: { handle: string }) {
       setState("off");
       return;
     }
+    // This browser can also open voicemail sealed to its own inbox key.
+    ensureInboxKey().then((err) => err && setNote(`Voicemail: ${err}`)).catch(
+      () => setNote("Voicemail could not be set up in this browser."),
+    );
     const s = new SignalSocket({
       hello: {
         type: "hello",

@@ -8,7 +8,9 @@ import { type PublicProfile, publicProfile } from "../lib/public_profile.ts";
 
 export const config: RouteConfig = { csp: true };
 
-export const handler: Handlers<PublicProfile> = {
+type Data = PublicProfile & { voicemailSeconds: number };
+
+export const handler: Handlers<Data> = {
   async GET(_req, ctx) {
     const raw = ctx.params.handle;
     const checked = checkHandle(raw);
@@ -20,14 +22,17 @@ export const handler: Handlers<PublicProfile> = {
         headers: { location: `/@${checked.handle}` },
       });
     }
-    const { kv } = await app();
+    const { kv, config } = await app();
     const profile = await publicProfile(kv, checked.handle);
     if (!profile) return ctx.renderNotFound();
-    return ctx.render(profile, { headers: { "cache-control": "no-cache" } });
+    return ctx.render(
+      { ...profile, voicemailSeconds: config.voicemail.maxSeconds },
+      { headers: { "cache-control": "no-cache" } },
+    );
   },
 };
 
-export default function HandlePage({ data: p }: PageProps<PublicProfile>) {
+export default function HandlePage({ data: p }: PageProps<Data>) {
   const name = p.displayName || p.handle;
   return (
     <article
@@ -54,7 +59,11 @@ export default function HandlePage({ data: p }: PageProps<PublicProfile>) {
           <span class="dot" aria-hidden="true" />
           {p.online ? "Online: receiving calls" : "Offline right now"}
         </p>
-        <Caller handle={p.handle} online={p.online} />
+        <Caller
+          handle={p.handle}
+          online={p.online}
+          voicemailSeconds={p.voicemailSeconds}
+        />
       </div>
       <p class="fineprint">
         Calls are voice only, browser to browser.{" "}

@@ -49,6 +49,22 @@ export default function Security(_props: PageProps) {
               </td>
             </tr>
             <tr>
+              <th scope="row">Voicemail</th>
+              <td>End-to-end encrypted</td>
+              <td>
+                A voicemail is sealed in the caller's browser before it leaves:
+                a fresh AES-256-GCM key encrypts the recording (and the caller's
+                name, if given), and that key is wrapped to each of the owner's
+                receiving browsers with X25519 key agreement. Those browsers'
+                private keys are made non-extractable and never leave them. Our
+                server stores only the ciphertext, with the call id, the time
+                and the size, and deletes it after 30 days. The same caveat as
+                for calls: the owner's public keys reach the caller through our
+                server, so a compromised server could hand out its own. A
+                browser set up after a voicemail arrived cannot play it.
+              </td>
+            </tr>
+            <tr>
               <th scope="row">Call setup (signaling)</th>
               <td>Seen by the server in flight, never stored or logged</td>
               <td>
@@ -186,6 +202,16 @@ export default function Security(_props: PageProps) {
 
       <h2 id="stored">What the server stores</h2>
       <ul>
+        <li>
+          Voicemail: ciphertext only, with call id, time and size; each
+          receiving browser's public key.
+        </li>
+        <li>
+          Your call history is built from the call log: callers appear as a
+          short label derived from the caller hash, so a repeat caller is
+          recognisable without us keeping who it is. Operators see counts and
+          the hashed call log, never handles, numbers or addresses.
+        </li>
         <li>
           Call records while a call lives (state, handle, the hashes above,
           times, which device answered, hashed resume tokens), then the call log

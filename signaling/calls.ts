@@ -41,7 +41,7 @@ export interface CallsOptions {
 
 export type RingResult =
   | { ok: true; devices: number; resumeToken: string }
-  | { ok: false; code: "ended"; reason: CallEnd }
+  | { ok: false; code: "ended"; reason: CallEnd; resumeToken: string }
   | {
     ok: false;
     code: "unknown_handle" | "rate_limited" | "call_exists";
@@ -163,7 +163,7 @@ export class Calls {
     if (endNow) {
       await this.end(r.callId, endNow, ["ringing"]);
       log("call.ended", { callId: r.callId, outcome: endNow });
-      return { ok: false, code: "ended", reason: endNow };
+      return { ok: false, code: "ended", reason: endNow, resumeToken };
     }
     await this.o.notify(devicesTopic(r.to), {
       type: "incoming",

@@ -337,6 +337,7 @@ export class Hub {
           type: "ended",
           callId: msg.callId,
           reason: result.reason,
+          resumeToken: result.resumeToken,
         });
       }
       return conn.send({

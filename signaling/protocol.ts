@@ -118,7 +118,8 @@ export type ServerMessage =
   /** To the device that won the accept. */
   | { type: "connected-call"; callId: string; resumeToken: string }
   | { type: "answered-elsewhere"; callId: string }
-  | { type: "ended"; callId: string; reason: CallEnd }
+  /** resumeToken: only to the caller when the call ended at ring time (it authenticates a voicemail upload). */
+  | { type: "ended"; callId: string; reason: CallEnd; resumeToken?: string }
   | { type: "offer"; callId: string; sdp: string }
   | { type: "answer"; callId: string; sdp: string }
   | {

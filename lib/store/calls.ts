@@ -5,6 +5,7 @@
  * in the same atomic.
  */
 import { keys } from "./keys.ts";
+import { addCallStats } from "./stats.ts";
 
 export type CallDecision =
   | "answered"
@@ -160,6 +161,8 @@ export async function endCall(
           expireIn: retentionMs,
         },
       );
+    // The dashboard's counters change with the log, never by scanning it.
+    addCallStats(op, log);
     if (rec.state === "answered") {
       // Clear the busy marker only if it is still this call's.
       const busy = await kv.get<string>(keys.inCall(rec.calleeHandle));

@@ -51,4 +51,33 @@ export const keys = {
   bloomGeneration: (generation: string) => ["bloom", generation] as const,
   /** KvU64: handles in the filter; summed in each claim's atomic. */
   bloomCount: () => ["bloom_count"] as const,
+  /** (handle, keyId) -> InboxKeyRecord: a browser's X25519 voicemail key. */
+  inboxKey: (handle: string, keyId: string) =>
+    ["inbox_key", handle, keyId] as const,
+  inboxKeyPrefix: (handle: string) => ["inbox_key", handle] as const,
+  /** Handle -> a marker every add/remove of an inbox key rewrites (the cap's check). */
+  inboxKeyRev: (handle: string) => ["inbox_key_rev", handle] as const,
+  /**
+   * (handle, call id) -> VoicemailMeta; written last, in one atomic, only for
+   * a complete upload. Expires with the voicemail retention.
+   */
+  voicemail: (handle: string, callId: string) =>
+    ["vm", handle, callId] as const,
+  voicemailPrefix: (handle: string) => ["vm", handle] as const,
+  /** One piece (at most 60 KiB) of a voicemail envelope's exact bytes. */
+  voicemailChunk: (handle: string, callId: string, index: number) =>
+    ["vm_chunk", handle, callId, index] as const,
+  voicemailChunkPrefix: (handle: string, callId: string) =>
+    ["vm_chunk", handle, callId] as const,
+  /**
+   * (handle, call id) -> { sha256 }: an upload in progress, so that only one
+   * envelope's bytes are written as chunks at a time; short expiry.
+   */
+  voicemailUpload: (handle: string, callId: string) =>
+    ["vm_upload", handle, callId] as const,
+  /**
+   * Dashboard counters (KvU64, summed in endCall's atomic) under ["stats", …]:
+   * the full layout is in lib/store/stats.ts (statsKeys).
+   */
+  statsPrefix: () => ["stats"] as const,
 };

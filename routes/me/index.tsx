@@ -3,6 +3,7 @@ import { Head } from "$fresh/runtime.ts";
 import ClaimHandle from "../../islands/ClaimHandle.tsx";
 import ProfileEditor from "../../islands/ProfileEditor.tsx";
 import Receiver from "../../islands/Receiver.tsx";
+import VoicemailInbox from "../../islands/VoicemailInbox.tsx";
 import FindByPhone from "../../islands/FindByPhone.tsx";
 import PhoneBinding from "../../islands/PhoneBinding.tsx";
 import { phoneBindingAvailable, phoneView } from "../../lib/phone/binding.ts";
@@ -11,6 +12,8 @@ import SignOut from "../../islands/SignOut.tsx";
 import { app } from "../../lib/app.ts";
 import type { State } from "../../lib/state.ts";
 import { getProfile, type Profile } from "../../lib/store/profiles.ts";
+import CallHistory from "../../components/CallHistory.tsx";
+import { type RecentCalls, recentCallsFor } from "../../lib/store/history.ts";
 
 export const config: RouteConfig = { csp: true };
 
@@ -18,6 +21,7 @@ interface Data {
   profile: Profile | null;
   phone: { masked: string; discoverable: boolean } | null;
   phoneAvailable: boolean;
+  recentCalls: RecentCalls | null;
 }
 
 export const handler: Handlers<Data, State> = {
@@ -28,7 +32,15 @@ export const handler: Handlers<Data, State> = {
       : null;
     const phone = profile ? await phoneView(kv, config, profile.handle) : null;
     const phoneAvailable = phoneBindingAvailable(config);
-    return ctx.render({ profile, phone, phoneAvailable }, {
+    const recentCalls = profile
+      ? await recentCallsFor(
+        kv,
+        config.hmacKey,
+        profile.handle,
+        ctx.url.searchParams.get("before"),
+      )
+      : null;
+    return ctx.render({ profile, phone, phoneAvailable, recentCalls }, {
       headers: { "cache-control": "no-store" },
     });
   },
@@ -68,6 +80,10 @@ export default function Me({ data, state }: PageProps<Data, State>) {
           </p>
           <h2>Calls</h2>
           <Receiver handle={profile.handle} />
+          <h2 id="recent-calls">Recent calls</h2>
+          {data.recentCalls && <CallHistory {...data.recentCalls} />}
+          <h2>Voicemail</h2>
+          <VoicemailInbox handle={profile.handle} />
           <h2>Brand</h2>
           <ProfileEditor
             profile={{
