@@ -16,6 +16,26 @@ interface Props {
   online: boolean;
   /** Longest voicemail the caller may record. */
   voicemailSeconds: number;
+  /** The handle's wallet key as this page shows it (pinned on first call). */
+  walletPubkey: string;
+}
+
+const PINS_KEY = "reach.pins";
+
+function readPins(): Record<string, string> {
+  try {
+    return JSON.parse(localStorage.getItem(PINS_KEY) ?? "{}");
+  } catch {
+    return {};
+  }
+}
+
+/** Remembers the key this browser called @handle under (trust on first use). */
+function pin(handle: string, key: string) {
+  localStorage.setItem(
+    PINS_KEY,
+    JSON.stringify({ ...readPins(), [handle]: key }),
+  );
 }
 
 type Recorder =
@@ -26,6 +46,7 @@ const VOICEMAIL_AFTER = new Set(["declined", "missed", "unavailable", "busy"]);
 
 type Phase =
   | { kind: "idle" }
+  | { kind: "keychanged"; pinned: string }
   | { kind: "mic" }
   | { kind: "ringing"; devices: number }
   | { kind: "connecting" }
@@ -51,7 +72,9 @@ function callerToken(): string {
   return t;
 }
 
-export default function Caller({ handle, online, voicemailSeconds }: Props) {
+export default function Caller(
+  { handle, online, voicemailSeconds, walletPubkey }: Props,
+) {
   const hydrated = useHydrated();
   const [phase, setPhase] = useState<Phase>({ kind: "idle" });
   const [remote, setRemote] = useState<MediaStream | null>(null);
@@ -87,8 +110,13 @@ export default function Caller({ handle, online, voicemailSeconds }: Props) {
     setPhase({ kind: "ended", message });
   }
 
-  async function start() {
+  async function start(acceptNewKey = false) {
     setVoicemail(null);
+    const pinned = readPins()[handle];
+    if (pinned && pinned !== walletPubkey && !acceptNewKey) {
+      return setPhase({ kind: "keychanged", pinned });
+    }
+    pin(handle, walletPubkey);
     setPhase({ kind: "mic" });
     let mic: MediaStream;
     let iceServers: RTCIceServer[];
@@ -230,7 +258,37 @@ export default function Caller({ handle, online, voicemailSeconds }: Props) {
     end(phase.kind === "ringing" ? "Call cancelled." : "You hung up.");
   }
 
-  const busy = phase.kind !== "idle" && phase.kind !== "ended";
+  const busy = phase.kind !== "idle" && phase.kind !== "ended" &&
+    phase.kind !== "keychanged";
+  if (phase.kind === "keychanged") {
+    return (
+      <div class="call key-warning" role="alert">
+        <p>
+          <strong>Warning: @{handle}'s key has changed</strong>{" "}
+          since you last called from this browser. That happens when someone
+          moves to a new wallet, and also when someone else is pretending to be
+          @{handle}. Compare the safety number on this page with them (in person
+          or on another channel) before you trust this call.
+        </p>
+        <div class="actions">
+          <button
+            type="button"
+            class="button danger"
+            onClick={() => start(true)}
+          >
+            Accept the new key and call
+          </button>
+          <button
+            type="button"
+            class="button"
+            onClick={() => setPhase({ kind: "idle" })}
+          >
+            Cancel
+          </button>
+        </div>
+      </div>
+    );
+  }
   return (
     <div class="call">
       {!busy && (
@@ -239,7 +297,7 @@ export default function Caller({ handle, online, voicemailSeconds }: Props) {
             type="button"
             class="button call-button"
             disabled={!hydrated}
-            onClick={start}
+            onClick={() => start()}
           >
             Call @{handle}
           </button>

@@ -3,12 +3,14 @@ import { Head } from "$fresh/runtime.ts";
 import Caller from "../islands/Caller.tsx";
 import { app } from "../lib/app.ts";
 import { textOn } from "../lib/color.ts";
+import { base58 } from "@scure/base";
 import { checkHandle } from "../lib/identity/handles.ts";
+import { safetyNumber } from "../lib/identity/safety_number.ts";
 import { type PublicProfile, publicProfile } from "../lib/public_profile.ts";
 
 export const config: RouteConfig = { csp: true };
 
-type Data = PublicProfile & { voicemailSeconds: number };
+type Data = PublicProfile & { voicemailSeconds: number; safetyNumber: string };
 
 export const handler: Handlers<Data> = {
   async GET(_req, ctx) {
@@ -26,7 +28,14 @@ export const handler: Handlers<Data> = {
     const profile = await publicProfile(kv, checked.handle);
     if (!profile) return ctx.renderNotFound();
     return ctx.render(
-      { ...profile, voicemailSeconds: config.voicemail.maxSeconds },
+      {
+        ...profile,
+        voicemailSeconds: config.voicemail.maxSeconds,
+        safetyNumber: await safetyNumber(
+          profile.handle,
+          base58.decode(profile.walletPubkey),
+        ),
+      },
       { headers: { "cache-control": "no-cache" } },
     );
   },
@@ -63,7 +72,17 @@ export default function HandlePage({ data: p }: PageProps<Data>) {
           handle={p.handle}
           online={p.online}
           voicemailSeconds={p.voicemailSeconds}
+          walletPubkey={p.walletPubkey}
         />
+        <details class="safety">
+          <summary>Safety number</summary>
+          <p class="hint">
+            Compare it with @{p.handle}{" "}
+            in person or on another channel: if yours matches theirs, this page
+            names their real key.
+          </p>
+          <p class="safety-number">{p.safetyNumber}</p>
+        </details>
       </div>
       <p class="fineprint">
         Calls are voice only, browser to browser.{" "}

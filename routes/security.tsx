@@ -45,7 +45,9 @@ export default function Security(_props: PageProps) {
                 a compromised server could place itself in the middle. Binding
                 those fingerprints to your identity keys is on our roadmap;
                 until then, the fingerprints are shown to you (see{" "}
-                <a href="#verify">Check it yourself</a>).
+                <a href="#verify">Check it yourself</a>). Your browser also pins
+                the wallet key of each handle you call and warns you if it
+                changes; every call page shows a safety number to compare.
               </td>
             </tr>
             <tr>
