@@ -17,3 +17,17 @@ export function requireSession(
   }
   return { session: state.session };
 }
+
+/** The signed-in owner's handle, or a ready 401 (signed out) / 409 (no handle) answer. */
+export function requireHandle(
+  state: State,
+): { handle: string; error?: never } | { error: Response } {
+  const auth = requireSession(state);
+  if (auth.error) return auth;
+  if (!state.handle) {
+    return {
+      error: jsonError(409, "no_handle", "Claim a handle first."),
+    };
+  }
+  return { handle: state.handle };
+}

@@ -78,7 +78,8 @@ function tooLarge(maxBytes: number): Response {
   );
 }
 
-async function readLimited(
+/** The body's exact bytes; throws when it passes `maxBytes` (nothing more is read). */
+export async function readLimited(
   req: Request,
   maxBytes: number,
 ): Promise<Uint8Array> {

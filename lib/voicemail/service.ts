@@ -7,9 +7,8 @@
 import { z } from "zod";
 import type { Config } from "../config.ts";
 import { sha256Hex } from "../crypto/hash.ts";
-import { json, jsonError } from "../http.ts";
+import { json, jsonError, readLimited } from "../http.ts";
 import { log } from "../log.ts";
-import type { State } from "../state.ts";
 import { type CallDecision, getCall } from "../store/calls.ts";
 import {
   addInboxKey,
@@ -128,27 +127,11 @@ async function readBytes(
   if (Number(req.headers.get("content-length") ?? "0") > maxBytes) {
     return tooLarge;
   }
-  if (!req.body) return { bytes: new Uint8Array() };
-  const reader = req.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      return tooLarge;
-    }
-    parts.push(value);
+  try {
+    return { bytes: await readLimited(req, maxBytes) };
+  } catch {
+    return tooLarge;
   }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    bytes.set(p, at);
-    at += p.length;
-  }
-  return { bytes };
 }
 
 /** POST /api/voicemail/:callId — the caller's upload. */
@@ -295,31 +278,6 @@ export async function uploadVoicemail(
   if (!stored.created) return json({ callId, size: stored.meta.size });
   log("voicemail.stored", { callId, count: stored.meta.chunks });
   return json({ callId, size: stored.meta.size }, { status: 201 });
-}
-
-/** The owner's handle, or a ready 401/409 answer. */
-export function requireHandle(
-  state: State,
-): { handle: string; error?: never } | { error: Response } {
-  if (!state.session) {
-    return {
-      error: jsonError(
-        401,
-        "not_signed_in",
-        "Sign in first: this needs your wallet or browser key.",
-      ),
-    };
-  }
-  if (!state.handle) {
-    return {
-      error: jsonError(
-        409,
-        "no_handle",
-        "Claim a handle first; voicemail belongs to it.",
-      ),
-    };
-  }
-  return { handle: state.handle };
 }
 
 export interface VoicemailItem {

@@ -2,9 +2,9 @@ import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../../../lib/app.ts";
 import { json } from "../../../../lib/http.ts";
 import { log } from "../../../../lib/log.ts";
+import { requireHandle } from "../../../../lib/guards.ts";
 import type { State } from "../../../../lib/state.ts";
 import { removeInboxKey } from "../../../../lib/store/inbox_keys.ts";
-import { requireHandle } from "../../../../lib/voicemail/service.ts";
 
 export const handler: Handlers<unknown, State> = {
   async DELETE(_req, ctx) {

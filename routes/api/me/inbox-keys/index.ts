@@ -1,11 +1,11 @@
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../../../lib/app.ts";
 import { readJson } from "../../../../lib/http.ts";
+import { requireHandle } from "../../../../lib/guards.ts";
 import type { State } from "../../../../lib/state.ts";
 import {
   InboxKeyBody,
   registerInboxKey,
-  requireHandle,
 } from "../../../../lib/voicemail/service.ts";
 
 export const handler: Handlers<unknown, State> = {

@@ -1,7 +1,7 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
 import { app } from "../../../../lib/app.ts";
-import { requireSession } from "../../../../lib/guards.ts";
+import { requireHandle } from "../../../../lib/guards.ts";
 import { json, jsonError, readJson } from "../../../../lib/http.ts";
 import {
   discoverable,
@@ -10,42 +10,35 @@ import {
 } from "../../../../lib/phone/binding.ts";
 import type { State } from "../../../../lib/state.ts";
 
-function noHandle(): Response {
-  return jsonError(409, "no_handle", "Claim a handle first.");
-}
-
 /** The owner's own bound number: masked view, findable switch, unbind. */
 export const handler: Handlers<unknown, State> = {
   async GET(_req, ctx) {
-    const auth = requireSession(ctx.state);
-    if (auth.error) return auth.error;
-    if (!ctx.state.handle) return noHandle();
+    const owner = requireHandle(ctx.state);
+    if (owner.error) return owner.error;
     const { kv, config } = await app();
-    return json({ phone: await phoneView(kv, config, ctx.state.handle) });
+    return json({ phone: await phoneView(kv, config, owner.handle) });
   },
   async PATCH(req, ctx) {
-    const auth = requireSession(ctx.state);
-    if (auth.error) return auth.error;
-    if (!ctx.state.handle) return noHandle();
+    const owner = requireHandle(ctx.state);
+    if (owner.error) return owner.error;
     const body = await readJson(
       req,
       z.strictObject({ discoverable: z.boolean() }),
     );
     if ("error" in body) return body.error;
     const { kv, config } = await app();
-    const view = await phoneView(kv, config, ctx.state.handle);
+    const view = await phoneView(kv, config, owner.handle);
     if (!view) {
       return jsonError(404, "no_phone", "No number is bound to your handle.");
     }
-    await discoverable(kv, ctx.state.handle, body.data.discoverable);
-    return json({ phone: await phoneView(kv, config, ctx.state.handle) });
+    await discoverable(kv, owner.handle, body.data.discoverable);
+    return json({ phone: await phoneView(kv, config, owner.handle) });
   },
   async DELETE(_req, ctx) {
-    const auth = requireSession(ctx.state);
-    if (auth.error) return auth.error;
-    if (!ctx.state.handle) return noHandle();
+    const owner = requireHandle(ctx.state);
+    if (owner.error) return owner.error;
     const { kv } = await app();
-    await unbind(kv, ctx.state.handle);
+    await unbind(kv, owner.handle);
     return json({ phone: null });
   },
 };

@@ -1,7 +1,7 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
 import { app } from "../../../../lib/app.ts";
-import { requireSession } from "../../../../lib/guards.ts";
+import { requireHandle } from "../../../../lib/guards.ts";
 import { json, jsonError, readJson } from "../../../../lib/http.ts";
 import { startBinding } from "../../../../lib/phone/binding.ts";
 import type { State } from "../../../../lib/state.ts";
@@ -9,11 +9,8 @@ import type { State } from "../../../../lib/state.ts";
 /** Sends a 6-digit code to the number the owner wants to bind. */
 export const handler: Handlers<unknown, State> = {
   async POST(req, ctx) {
-    const auth = requireSession(ctx.state);
-    if (auth.error) return auth.error;
-    if (!ctx.state.handle) {
-      return jsonError(409, "no_handle", "Claim a handle first.");
-    }
+    const owner = requireHandle(ctx.state);
+    if (owner.error) return owner.error;
     const body = await readJson(
       req,
       z.strictObject({ phone: z.string().max(64) }),
@@ -21,7 +18,7 @@ export const handler: Handlers<unknown, State> = {
     if ("error" in body) return body.error;
     const { kv, config } = await app();
     const r = await startBinding(kv, config, {
-      handle: ctx.state.handle,
+      handle: owner.handle,
       phone: body.data.phone,
       remoteHost: (ctx.remoteAddr as Deno.NetAddr)?.hostname ?? "",
     });

@@ -1,10 +1,10 @@
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../../../lib/app.ts";
+import { requireHandle } from "../../../../lib/guards.ts";
 import type { State } from "../../../../lib/state.ts";
 import {
   fetchVoicemail,
   removeVoicemail,
-  requireHandle,
 } from "../../../../lib/voicemail/service.ts";
 
 export const handler: Handlers<unknown, State> = {

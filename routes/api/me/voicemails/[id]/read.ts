@@ -2,11 +2,9 @@
 // "[callId]/read.ts" would pass 80 columns and fail `deno fmt --check`.
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../../../../lib/app.ts";
+import { requireHandle } from "../../../../../lib/guards.ts";
 import type { State } from "../../../../../lib/state.ts";
-import {
-  markRead,
-  requireHandle,
-} from "../../../../../lib/voicemail/service.ts";
+import { markRead } from "../../../../../lib/voicemail/service.ts";
 
 export const handler: Handlers<unknown, State> = {
   async POST(_req, ctx) {
