@@ -12,6 +12,10 @@ export function InCall(props: {
   startedAt: number;
   peerLabel: string;
   reconnecting: boolean;
+  /** Remote audio stays muted until the peer is verified (undefined: no check). */
+  verified?: boolean;
+  /** A line about the peer's identity, shown under the state. */
+  identity?: string;
   onHangup: () => void;
 }) {
   const { session, remote } = props;
@@ -43,13 +47,14 @@ export function InCall(props: {
   const time = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`;
   return (
     <div class="in-call">
-      <audio ref={audio} autoPlay />
+      <audio ref={audio} autoPlay muted={props.verified === false} />
       <p class="call-state" role="status" aria-live="polite">
         {props.reconnecting
           ? "Reconnecting…"
           : `Connected with ${props.peerLabel}`}{" "}
         <span class="timer">{time}</span>
       </p>
+      {props.identity && <p class="identity">{props.identity}</p>}
       <div class="meter" aria-label="Their voice level">
         <span style={`width: ${Math.round(level * 100)}%`} />
       </div>

@@ -9,6 +9,11 @@ import {
   microphoneError,
 } from "../lib/client/rtc.ts";
 import { SignalSocket } from "../lib/client/signal.ts";
+import { persistentDtlsCert } from "../lib/client/dtls_cert.ts";
+import { type VerifyInput, verifyPeer } from "../lib/identity/device_cert.ts";
+
+/** How long after connecting the callee has to prove who it is. */
+const VERIFY_WITHIN_MS = 8000;
 import type { ServerMessage } from "../signaling/protocol.ts";
 
 interface Props {
@@ -91,15 +96,62 @@ export default function Caller(
       socket: SignalSocket;
       session: CallSession | null;
       token: string;
+      /** The callee's identity proof, once it arrives. */
+      proof?: VerifyInput;
+      checking?: boolean;
+      verified?: boolean;
+      deadline?: ReturnType<typeof setTimeout>;
     }
     | null
   >(null);
+  const [verified, setVerified] = useState(false);
+  const [identity, setIdentity] = useState("");
+
+  /** Security stop: hang up before any audio played, and say why. */
+  function securityStop(c: NonNullable<typeof call.current>, reason: string) {
+    c.socket.send({ type: "hangup", callId: c.id, reason: "failed" });
+    end(
+      `Security warning: this call could not be verified (${reason}), so it was ended before any audio played. Someone may be intercepting it.`,
+    );
+  }
+
+  /** Checks the callee's proof against what this browser actually negotiated. */
+  async function checkProof(c: NonNullable<typeof call.current>) {
+    if (!c.proof || !c.session || c.checking || c.verified) return;
+    if (c.session.state !== "connected") return;
+    c.checking = true;
+    let fps = await c.session.fingerprints();
+    for (let i = 0; i < 20 && !fps.remoteDtls; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      fps = await c.session.fingerprints();
+    }
+    const verdict = await verifyPeer(c.proof, {
+      callId: c.id,
+      role: "callee",
+      handle,
+      wallet: walletPubkey,
+      remoteFps: [fps.remoteSdp, fps.remoteDtls].map((f) => f ?? "missing"),
+      localFp: fps.local ?? "missing",
+    });
+    c.checking = false;
+    if (call.current !== c) return;
+    if (!verdict.ok) return securityStop(c, verdict.reason);
+    c.verified = true;
+    clearTimeout(c.deadline);
+    setVerified(true);
+    setIdentity(
+      `Verified: @${handle}'s device, certified by their wallet key ${
+        walletPubkey.slice(0, 6)
+      }…`,
+    );
+  }
 
   useEffect(() => () => finish(), []);
 
   function finish() {
     const c = call.current;
     call.current = null;
+    clearTimeout(c?.deadline);
     c?.session?.close();
     c?.socket.close();
   }
@@ -135,6 +187,9 @@ export default function Caller(
           "Could not prepare the connection. Check your network and try again.",
       });
     }
+    const dtls = await persistentDtlsCert().catch(() => undefined);
+    setVerified(false);
+    setIdentity("");
     const id = crypto.randomUUID();
     const onMessage = async (m: ServerMessage) => {
       const c = call.current;
@@ -152,6 +207,7 @@ export default function Caller(
             send: (x) => socket.send(x as never),
             iceServers,
             iceTransportPolicy: hideIp ? "relay" : "all",
+            certificate: dtls,
             mic,
             onState: (s) => {
               setMedia(s);
@@ -162,6 +218,12 @@ export default function Caller(
                     : { kind: "connected", since: Date.now() }
                 );
                 reportPath(c);
+                checkProof(c);
+                c.deadline ??= setTimeout(() => {
+                  if (call.current === c && !c.verified) {
+                    securityStop(c, "the device did not prove its identity");
+                  }
+                }, VERIFY_WITHIN_MS);
               } else if (s === "failed") {
                 end(c.session?.failure || "The connection failed.");
               }
@@ -203,6 +265,10 @@ export default function Caller(
               ? `No one has the handle @${handle}.`
               : m.message,
           );
+          break;
+        case "verify":
+          c.proof = m;
+          await checkProof(c);
           break;
         default:
           await c.session?.handle(m);
@@ -345,6 +411,8 @@ export default function Caller(
           startedAt={phase.since}
           peerLabel={`@${handle}`}
           reconnecting={media === "reconnecting"}
+          verified={verified}
+          identity={identity || "Checking who answered…"}
           onHangup={hangup}
         />
       )}

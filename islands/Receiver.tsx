@@ -9,6 +9,11 @@ import {
   microphoneError,
 } from "../lib/client/rtc.ts";
 import { ensureInboxKey } from "../lib/client/inbox_key.ts";
+import {
+  type DeviceIdentity,
+  loadDeviceIdentity,
+} from "../lib/client/device_identity.ts";
+import { statementText } from "../lib/identity/device_cert.ts";
 import { SignalSocket, type SocketState } from "../lib/client/signal.ts";
 import type { ServerMessage } from "../signaling/protocol.ts";
 
@@ -28,6 +33,8 @@ interface Active {
   session: CallSession;
   token: string;
   since: number | null;
+  /** Whether this device's identity proof went out for this call. */
+  proved?: boolean;
 }
 
 /** One device per tab: two open tabs are two sockets, each its own device. */
@@ -67,7 +74,9 @@ function ringtone(): () => void {
 const label = (from: string | null) =>
   from ? `@${from}` : "an anonymous caller";
 
-export default function Receiver({ handle }: { handle: string }) {
+export default function Receiver(
+  { handle, wallet }: { handle: string; wallet: string },
+) {
   const hydrated = useHydrated();
   const [receiving, setReceiving] = useState(false);
   const [ringWhenBusy, setRingWhenBusy] = useState(false);
@@ -80,6 +89,7 @@ export default function Receiver({ handle }: { handle: string }) {
   const [media, setMedia] = useState<MediaState>("idle");
   const [note, setNote] = useState("");
   const socket = useRef<SignalSocket | null>(null);
+  const identity = useRef<DeviceIdentity | null>(null);
   const activeRef = useRef<Active | null>(null);
   const stopRing = useRef<(() => void) | null>(null);
 
@@ -112,6 +122,15 @@ export default function Receiver({ handle }: { handle: string }) {
       return;
     }
     // This browser can also open voicemail sealed to its own inbox key.
+    // Verified calls: this device's key, certified by the owner's wallet.
+    loadDeviceIdentity(handle, wallet, true).then((id) => {
+      identity.current = id;
+      if (!id) {
+        setNote(
+          "This browser could not get your wallet's signature, so callers will not be able to verify your calls.",
+        );
+      }
+    }).catch(() => {});
     ensureInboxKey().then((err) => err && setNote(`Voicemail: ${err}`)).catch(
       () => setNote("Voicemail could not be set up in this browser."),
     );
@@ -207,8 +226,33 @@ export default function Receiver({ handle }: { handle: string }) {
       default:
         if (a && "callId" in m && m.callId === a.callId) {
           await a.session.handle(m);
+          if (m.type === "offer" && !a.proved) await prove(a);
         }
     }
+  }
+
+  /** Signs "I answered with this fingerprint, and saw yours as this" for the caller. */
+  async function prove(a: Active) {
+    const id = identity.current;
+    if (!id) return;
+    const fps = await a.session.fingerprints();
+    if (!fps.local || !fps.remoteSdp) return;
+    const statement = statementText({
+      call: a.callId,
+      role: "callee",
+      signerFingerprint: fps.local,
+      peerFingerprint: fps.remoteSdp,
+      time: new Date().toISOString(),
+    });
+    a.proved = true;
+    socket.current?.send({
+      type: "verify",
+      callId: a.callId,
+      cert: id.cert,
+      certSig: id.certSig,
+      statement,
+      sig: await id.sign(statement),
+    });
   }
 
   async function answer(ring: Ring) {
@@ -231,6 +275,7 @@ export default function Receiver({ handle }: { handle: string }) {
       send: (x) => s.send(x as never),
       iceServers,
       iceTransportPolicy: hideIp ? "relay" : "all",
+      certificate: identity.current?.dtls,
       mic,
       onState: (st) => {
         setMedia(st);

@@ -484,14 +484,16 @@ export class Hub {
         await this.calls.hangup(msg.callId, mine.role, msg.reason);
         return;
     }
-    // offer, answer, candidate, ice-restart: relayed as they are.
+    // offer, answer, candidate, ice-restart, verify: relayed as they are.
     await this.publish(`call:${msg.callId}:${other}`, relayed(msg));
   }
 }
 
 /** The relayed copy: the same fields, re-assembled so nothing else slips through. */
 function relayed(
-  msg: ClientMessageOf<"offer" | "answer" | "candidate" | "ice-restart">,
+  msg: ClientMessageOf<
+    "offer" | "answer" | "candidate" | "ice-restart" | "verify"
+  >,
 ): ServerMessage {
   switch (msg.type) {
     case "offer":
@@ -506,5 +508,14 @@ function relayed(
       };
     case "ice-restart":
       return { type: "ice-restart", callId: msg.callId };
+    case "verify":
+      return {
+        type: "verify",
+        callId: msg.callId,
+        cert: msg.cert,
+        certSig: msg.certSig,
+        statement: msg.statement,
+        sig: msg.sig,
+      };
   }
 }

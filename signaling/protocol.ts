@@ -74,6 +74,15 @@ export const ClientMessage = z.discriminatedUnion("type", [
     candidate: Candidate,
   }),
   z.strictObject({ type: z.literal("ice-restart"), callId }),
+  /** Identity proof for verified calls (lib/identity/device_cert.ts); relayed as is. */
+  z.strictObject({
+    type: z.literal("verify"),
+    callId,
+    cert: z.string().max(1024),
+    certSig: z.string().max(128),
+    statement: z.string().max(1024),
+    sig: z.string().max(128),
+  }),
   z.strictObject({ type: z.literal("hangup"), callId, reason: HangupReason }),
   z.strictObject({ type: z.literal("report"), callId, relayed: z.boolean() }),
   z.strictObject({
@@ -128,6 +137,14 @@ export type ServerMessage =
     candidate: z.infer<typeof Candidate>;
   }
   | { type: "ice-restart"; callId: string }
+  | {
+    type: "verify";
+    callId: string;
+    cert: string;
+    certSig: string;
+    statement: string;
+    sig: string;
+  }
   | { type: "hangup"; callId: string; reason: HangupReason }
   | {
     type: "resumed";

@@ -4,6 +4,7 @@
  * panel shows. Signaling is passed in, so caller and callee share this code.
  */
 import type { ServerMessage } from "../../signaling/protocol.ts";
+import { sdpFingerprint } from "../identity/device_cert.ts";
 
 export type Send = (msg: Record<string, unknown> & { type: string }) => void;
 
@@ -77,6 +78,8 @@ export interface CallSessionOptions {
   /** "relay" hides this browser's addresses from the other side. */
   iceTransportPolicy?: RTCIceTransportPolicy;
   mic: MediaStream;
+  /** A persistent DTLS certificate (stable fingerprint across calls). */
+  certificate?: RTCCertificate;
   onState: (s: MediaState) => void;
   onRemoteStream: (s: MediaStream) => void;
 }
@@ -101,6 +104,7 @@ export class CallSession {
     this.pc = new RTCPeerConnection({
       iceServers: o.iceServers,
       iceTransportPolicy: o.iceTransportPolicy ?? "all",
+      ...(o.certificate ? { certificates: [o.certificate] } : {}),
     });
     for (const track of o.mic.getAudioTracks()) {
       this.pc.addTrack(track, o.mic);
@@ -261,6 +265,38 @@ export class CallSession {
     for (const c of this.pendingRemote.splice(0)) {
       await this.pc.addIceCandidate(c).catch(() => {});
     }
+  }
+
+  /**
+   * The fingerprints for verification: ours and the peer's from the SDP
+   * exchanged, and the peer's from the DTLS handshake ("sha-256 AB:..").
+   */
+  async fingerprints(): Promise<
+    {
+      local: string | null;
+      remoteSdp: string | null;
+      remoteDtls: string | null;
+    }
+  > {
+    const fp = (sdp?: string) => sdp ? sdpFingerprint(sdp) : null;
+    let remoteDtls: string | null = null;
+    const stats = await this.pc.getStats();
+    const byId = new Map<string, Record<string, unknown>>();
+    stats.forEach((s) => byId.set(s.id, s as Record<string, unknown>));
+    for (const s of byId.values()) {
+      if (s.type !== "transport" || s.dtlsState !== "connected") continue;
+      const c = byId.get(String(s.remoteCertificateId));
+      if (c?.fingerprint) {
+        remoteDtls = `${String(c.fingerprintAlgorithm).toLowerCase()} ${
+          String(c.fingerprint).toUpperCase()
+        }`;
+      }
+    }
+    return {
+      local: fp(this.pc.localDescription?.sdp),
+      remoteSdp: fp(this.pc.remoteDescription?.sdp),
+      remoteDtls,
+    };
   }
 
   setMuted(muted: boolean): void {

@@ -79,7 +79,7 @@ export default function Me({ data, state }: PageProps<Data, State>) {
             <a href={`/@${profile.handle}`}>/@{profile.handle}</a>
           </p>
           <h2>Calls</h2>
-          <Receiver handle={profile.handle} />
+          <Receiver handle={profile.handle} wallet={profile.walletPubkey} />
           <h2 id="recent-calls">Recent calls</h2>
           {data.recentCalls && <CallHistory {...data.recentCalls} />}
           <h2>Voicemail</h2>
