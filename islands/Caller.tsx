@@ -10,7 +10,12 @@ import {
 } from "../lib/client/rtc.ts";
 import { SignalSocket } from "../lib/client/signal.ts";
 import { persistentDtlsCert } from "../lib/client/dtls_cert.ts";
-import { type VerifyInput, verifyPeer } from "../lib/identity/device_cert.ts";
+import {
+  statementText,
+  type VerifyInput,
+  verifyPeer,
+} from "../lib/identity/device_cert.ts";
+import type { DeviceIdentity } from "../lib/client/device_identity.ts";
 
 /** How long after connecting the callee has to prove who it is. */
 const VERIFY_WITHIN_MS = 8000;
@@ -23,6 +28,8 @@ interface Props {
   voicemailSeconds: number;
   /** The handle's wallet key as this page shows it (pinned on first call). */
   walletPubkey: string;
+  /** The signed-in caller, if any: it proves itself to the callee. */
+  me: { handle: string; wallet: string } | null;
 }
 
 const PINS_KEY = "reach.pins";
@@ -78,7 +85,7 @@ function callerToken(): string {
 }
 
 export default function Caller(
-  { handle, online, voicemailSeconds, walletPubkey }: Props,
+  { handle, online, voicemailSeconds, walletPubkey, me }: Props,
 ) {
   const hydrated = useHydrated();
   const [phase, setPhase] = useState<Phase>({ kind: "idle" });
@@ -98,6 +105,9 @@ export default function Caller(
       token: string;
       /** The callee's identity proof, once it arrives. */
       proof?: VerifyInput;
+      /** This caller's own identity (signed in), and whether it has proved it. */
+      mine?: DeviceIdentity | null;
+      proved?: boolean;
       checking?: boolean;
       verified?: boolean;
       deadline?: ReturnType<typeof setTimeout>;
@@ -106,6 +116,28 @@ export default function Caller(
   >(null);
   const [verified, setVerified] = useState(false);
   const [identity, setIdentity] = useState("");
+
+  /** A signed-in caller signs both fingerprints for the callee to check. */
+  async function proveMine(c: NonNullable<typeof call.current>) {
+    const fps = await c.session!.fingerprints();
+    if (!fps.local || !fps.remoteSdp || !c.mine) return;
+    c.proved = true;
+    const statement = statementText({
+      call: c.id,
+      role: "caller",
+      signerFingerprint: fps.local,
+      peerFingerprint: fps.remoteSdp,
+      time: new Date().toISOString(),
+    });
+    c.socket.send({
+      type: "verify",
+      callId: c.id,
+      cert: c.mine.cert,
+      certSig: c.mine.certSig,
+      statement,
+      sig: await c.mine.sign(statement),
+    });
+  }
 
   /** Security stop: hang up before any audio played, and say why. */
   function securityStop(c: NonNullable<typeof call.current>, reason: string) {
@@ -187,7 +219,15 @@ export default function Caller(
           "Could not prepare the connection. Check your network and try again.",
       });
     }
-    const dtls = await persistentDtlsCert().catch(() => undefined);
+    // Signed in with a handle: this browser's device identity, when it can
+    // be had without a prompt (a wallet account certifies it on /me).
+    const mine = me
+      ? await import("../lib/client/device_identity.ts").then((m) =>
+        m.loadDeviceIdentity(me.handle, me.wallet, false)
+      ).catch(() => null)
+      : null;
+    const dtls = mine?.dtls ??
+      await persistentDtlsCert().catch(() => undefined);
     setVerified(false);
     setIdentity("");
     const id = crypto.randomUUID();
@@ -272,6 +312,7 @@ export default function Caller(
           break;
         default:
           await c.session?.handle(m);
+          if (m.type === "answer" && c.mine && !c.proved) await proveMine(c);
       }
     };
     const socket = new SignalSocket({
@@ -298,7 +339,7 @@ export default function Caller(
         }
       },
     });
-    call.current = { id, socket, session: null, token: "" };
+    call.current = { id, socket, session: null, token: "", mine };
   }
 
   async function reportPath(c: NonNullable<typeof call.current>) {

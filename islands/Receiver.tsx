@@ -13,7 +13,11 @@ import {
   type DeviceIdentity,
   loadDeviceIdentity,
 } from "../lib/client/device_identity.ts";
-import { statementText } from "../lib/identity/device_cert.ts";
+import {
+  statementText,
+  type VerifyInput,
+  verifyPeer,
+} from "../lib/identity/device_cert.ts";
 import { SignalSocket, type SocketState } from "../lib/client/signal.ts";
 import type { ServerMessage } from "../signaling/protocol.ts";
 
@@ -35,6 +39,9 @@ interface Active {
   since: number | null;
   /** Whether this device's identity proof went out for this call. */
   proved?: boolean;
+  /** The caller's proof, if a signed-in caller sent one. */
+  callerProof?: VerifyInput;
+  checked?: boolean;
 }
 
 /** One device per tab: two open tabs are two sockets, each its own device. */
@@ -88,6 +95,7 @@ export default function Receiver(
   const [remote, setRemote] = useState<MediaStream | null>(null);
   const [media, setMedia] = useState<MediaState>("idle");
   const [note, setNote] = useState("");
+  const [callerIdentity, setCallerIdentity] = useState("");
   const socket = useRef<SignalSocket | null>(null);
   const identity = useRef<DeviceIdentity | null>(null);
   const activeRef = useRef<Active | null>(null);
@@ -223,12 +231,60 @@ export default function Receiver(
         if (a?.callId === m.callId) endActive(m.message);
         else if (m.callId) dropRing(m.callId);
         break;
+      case "verify":
+        if (a?.callId === m.callId) {
+          a.callerProof = m;
+          await checkCaller(a);
+        }
+        break;
       default:
         if (a && "callId" in m && m.callId === a.callId) {
           await a.session.handle(m);
           if (m.type === "offer" && !a.proved) await prove(a);
         }
     }
+  }
+
+  /**
+   * Who is calling: anonymous callers are unverified; a caller signed in with
+   * a handle proves its DTLS key is certified by that handle's wallet key.
+   */
+  async function checkCaller(a: Active) {
+    if (!a.from) return setCallerIdentity("Unverified caller (anonymous)");
+    if (!a.callerProof) {
+      return setCallerIdentity(
+        `Unverified caller: @${a.from} has not proved it yet`,
+      );
+    }
+    if (a.checked || a.session.state !== "connected") return;
+    a.checked = true;
+    let fps = await a.session.fingerprints();
+    for (let i = 0; i < 20 && !fps.remoteDtls; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      fps = await a.session.fingerprints();
+    }
+    const who = await fetch(`/handles/${a.from}`).then((r) =>
+      r.ok ? r.json() : null
+    )
+      .catch(() => null) as { walletPubkey?: string } | null;
+    const verdict = await verifyPeer(a.callerProof, {
+      callId: a.callId,
+      role: "caller",
+      handle: a.from,
+      wallet: who?.walletPubkey ?? "unknown",
+      remoteFps: [fps.remoteSdp, fps.remoteDtls].map((f) => f ?? "missing"),
+      localFp: fps.local ?? "missing",
+    });
+    if (activeRef.current?.callId !== a.callId) return;
+    if (verdict.ok) return setCallerIdentity(`Verified caller @${a.from}`);
+    socket.current?.send({
+      type: "hangup",
+      callId: a.callId,
+      reason: "failed",
+    });
+    endActive(
+      `Security warning: the call from @${a.from} could not be verified (${verdict.reason}) and was ended. Someone may be intercepting it.`,
+    );
   }
 
   /** Signs "I answered with this fingerprint, and saw yours as this" for the caller. */
@@ -284,6 +340,7 @@ export default function Receiver(
           const next = { ...cur, since: Date.now() };
           activeRef.current = next;
           setActive(next);
+          checkCaller(next);
         } else if (st === "failed") {
           endActive(
             activeRef.current?.session.failure || "The connection failed.",
@@ -292,6 +349,7 @@ export default function Receiver(
       },
       onRemoteStream: setRemote,
     });
+    setCallerIdentity("");
     const a: Active = {
       callId: ring.callId,
       from: ring.from,
@@ -414,6 +472,7 @@ export default function Receiver(
           startedAt={active.since}
           peerLabel={label(active.from)}
           reconnecting={media === "reconnecting"}
+          identity={callerIdentity || undefined}
           onHangup={hangup}
         />
       )}

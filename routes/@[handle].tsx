@@ -5,14 +5,19 @@ import { app } from "../lib/app.ts";
 import { textOn } from "../lib/color.ts";
 import { base58 } from "@scure/base";
 import { checkHandle } from "../lib/identity/handles.ts";
+import type { State } from "../lib/state.ts";
 import { safetyNumber } from "../lib/identity/safety_number.ts";
 import { type PublicProfile, publicProfile } from "../lib/public_profile.ts";
 
 export const config: RouteConfig = { csp: true };
 
-type Data = PublicProfile & { voicemailSeconds: number; safetyNumber: string };
+type Data = PublicProfile & {
+  voicemailSeconds: number;
+  safetyNumber: string;
+  me: { handle: string; wallet: string } | null;
+};
 
-export const handler: Handlers<Data> = {
+export const handler: Handlers<Data, State> = {
   async GET(_req, ctx) {
     const raw = ctx.params.handle;
     const checked = checkHandle(raw);
@@ -31,6 +36,9 @@ export const handler: Handlers<Data> = {
       {
         ...profile,
         voicemailSeconds: config.voicemail.maxSeconds,
+        me: ctx.state.session && ctx.state.handle
+          ? { handle: ctx.state.handle, wallet: ctx.state.session.publicKey }
+          : null,
         safetyNumber: await safetyNumber(
           profile.handle,
           base58.decode(profile.walletPubkey),
@@ -73,6 +81,7 @@ export default function HandlePage({ data: p }: PageProps<Data>) {
           online={p.online}
           voicemailSeconds={p.voicemailSeconds}
           walletPubkey={p.walletPubkey}
+          me={p.me}
         />
         <details class="safety">
           <summary>Safety number</summary>

@@ -40,14 +40,26 @@ export default function Security(_props: PageProps) {
                 Calls use WebRTC. The two browsers negotiate DTLS-SRTP keys
                 directly with each other; the keys never reach our server, and
                 the audio goes browser to browser (or through a TURN relay,
-                still encrypted). One honest caveat: each browser learns the
-                other's certificate fingerprint through our signaling server, so
-                a compromised server could place itself in the middle. Binding
-                those fingerprints to your identity keys is on our roadmap;
-                until then, the fingerprints are shown to you (see{" "}
-                <a href="#verify">Check it yourself</a>). Your browser also pins
-                the wallet key of each handle you call and warns you if it
-                changes; every call page shows a safety number to compare.
+                still encrypted).
+                <br />
+                <strong>Verified against a server in the middle.</strong>{" "}
+                Each browser learns the other's certificate fingerprint through
+                our signaling server, so a compromised server could try to
+                answer each side with its own certificate and bridge the audio.
+                Reach stops that: every receiving browser holds a device key
+                certified by the owner's wallet key (our server cannot make
+                one), and on answering it signs both fingerprints. The caller's
+                browser keeps the audio muted until it has checked that
+                signature chain against the wallet key it pinned for the handle,
+                and that the signed fingerprint is the one the encryption
+                handshake really used; otherwise it ends the call with a
+                security warning. A caller signed in with a handle proves itself
+                the same way ("Verified caller @alice"); anonymous callers show
+                as unverified. A test runs this exact attack with a third
+                browser in the middle. What remains: the first time you call a
+                handle, you trust the wallet key our server shows (compare the
+                safety number to be sure), and a changed key is a warning you
+                must accept.
               </td>
             </tr>
             <tr>

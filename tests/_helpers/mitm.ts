@@ -79,6 +79,11 @@ export interface MitmProxy extends AsyncDisposable {
   upstream: string;
   /** null: a faithful relay. */
   attacker: Attacker | null;
+  /**
+   * Drop the caller's hangups on attacked calls, as an attacker who wants
+   * the callee's leg to stay up would.
+   */
+  dropCallerHangups: boolean;
   /** Calls whose offer the attacker took. */
   attacked: Set<string>;
   /** Every signaling message that went through, in order (envelopes). */
@@ -119,6 +124,10 @@ export function startMitmProxy(
       callId,
       intercepted: attack,
     });
+    if (
+      proxy.dropCallerHangups && m.type === "hangup" &&
+      conn.role === "caller" && callId && proxy.attacked.has(callId)
+    ) return;
     if (!attack) return conn.toUpstream(m);
     const call = callOf(callId!, conn);
     if (m.type === "candidate") {
@@ -343,6 +352,7 @@ export function startMitmProxy(
     origin: `http://localhost:${port}`,
     upstream: opts.upstream ?? "",
     attacker: opts.attacker ?? null,
+    dropCallerHangups: false,
     attacked: new Set<string>(),
     seen: [] as Seen[],
     sendToCaller: (callId: string, c: Candidate) => leg("A", callId, c),

@@ -104,3 +104,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "call: a signed-in caller proves itself; both sides show verified",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using server = await startAppServer();
+    await using bobBrowser = await launchBrowser();
+    await using aliceBrowser = await launchBrowser();
+    const bob = await signUp(bobBrowser.browser, server.origin, "bob_verif");
+    await receiveCalls(bob, "bob_verif");
+    const alice = await signUp(
+      aliceBrowser.browser,
+      server.origin,
+      "alice_verif",
+    );
+    await alice.goto(server.origin + "/@bob_verif", { waitUntil: "load" });
+    await pressCall(alice, "bob_verif");
+    await waitForText(bob, ".ring", "@alice_verif");
+    const answer = await bob.waitForSelector(
+      "xpath/.//button[normalize-space(.)='Answer']",
+    );
+    await answer!.click();
+    await waitForText(
+      alice,
+      ".in-call .identity",
+      "Verified: @bob_verif's device",
+    );
+    await waitForText(
+      bob,
+      ".in-call .identity",
+      "Verified caller @alice_verif",
+    );
+  },
+});

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
-import { launchBrowser } from "../_helpers/browser.ts";
+import { launchBrowser, waitForText } from "../_helpers/browser.ts";
 import { launchMallory, startMitmProxy } from "../_helpers/mitm.ts";
 import {
   pressCall,
@@ -243,5 +243,35 @@ Deno.test({
       proxy.seen.some((m) => m.type === "verify" && m.dir === "down"),
       "Bob's verify went through",
     );
+  },
+});
+
+Deno.test({
+  name:
+    "mitm: with Alice signed in, Bob's verified-caller check fails too and he ends the call",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using w = await world("bob_mitm2", true);
+    const { proxy, bob } = w;
+    // The attacker keeps Bob's leg alive when Alice's browser gives up.
+    proxy.dropCallerHangups = true;
+    await using aliceBrowser = await launchBrowser();
+    const alice = await signUp(
+      aliceBrowser.browser,
+      proxy.origin,
+      "alice_mitm2",
+    );
+    await alice.goto(proxy.origin + "/@bob_mitm2", { waitUntil: "load" });
+    await pressCall(alice, "bob_mitm2");
+    await waitForText(bob, ".ring", "@alice_mitm2");
+    await answer(bob);
+    await waitForText(alice, ".call .status", "Security warning");
+    await waitForText(
+      bob,
+      ".receiver .note",
+      "Security warning: the call from @alice_mitm2 could not be verified (the encryption key in use is not the one the device signed)",
+    );
+    assert.equal(await bob.$(".in-call"), null, "Bob's call was ended");
   },
 });
