@@ -10,11 +10,7 @@ import {
 } from "../lib/client/rtc.ts";
 import { SignalSocket } from "../lib/client/signal.ts";
 import { persistentDtlsCert } from "../lib/client/dtls_cert.ts";
-import {
-  statementText,
-  type VerifyInput,
-  verifyPeer,
-} from "../lib/identity/device_cert.ts";
+import type { VerifyInput } from "../lib/identity/device_cert.ts";
 import type { DeviceIdentity } from "../lib/client/device_identity.ts";
 
 /** How long after connecting the callee has to prove who it is. */
@@ -119,24 +115,11 @@ export default function Caller(
 
   /** A signed-in caller signs both fingerprints for the callee to check. */
   async function proveMine(c: NonNullable<typeof call.current>) {
-    const fps = await c.session!.fingerprints();
-    if (!fps.local || !fps.remoteSdp || !c.mine) return;
+    if (!c.mine || !c.session) return;
+    const proof = await c.session.proof(c.mine);
+    if (!proof) return;
     c.proved = true;
-    const statement = statementText({
-      call: c.id,
-      role: "caller",
-      signerFingerprint: fps.local,
-      peerFingerprint: fps.remoteSdp,
-      time: new Date().toISOString(),
-    });
-    c.socket.send({
-      type: "verify",
-      callId: c.id,
-      cert: c.mine.cert,
-      certSig: c.mine.certSig,
-      statement,
-      sig: await c.mine.sign(statement),
-    });
+    c.socket.send({ type: "verify", ...proof });
   }
 
   /** Security stop: hang up before any audio played, and say why. */
@@ -152,18 +135,9 @@ export default function Caller(
     if (!c.proof || !c.session || c.checking || c.verified) return;
     if (c.session.state !== "connected") return;
     c.checking = true;
-    let fps = await c.session.fingerprints();
-    for (let i = 0; i < 20 && !fps.remoteDtls; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      fps = await c.session.fingerprints();
-    }
-    const verdict = await verifyPeer(c.proof, {
-      callId: c.id,
-      role: "callee",
+    const verdict = await c.session.verify(c.proof, {
       handle,
       wallet: walletPubkey,
-      remoteFps: [fps.remoteSdp, fps.remoteDtls].map((f) => f ?? "missing"),
-      localFp: fps.local ?? "missing",
     });
     c.checking = false;
     if (call.current !== c) return;

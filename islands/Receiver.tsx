@@ -13,11 +13,7 @@ import {
   type DeviceIdentity,
   loadDeviceIdentity,
 } from "../lib/client/device_identity.ts";
-import {
-  statementText,
-  type VerifyInput,
-  verifyPeer,
-} from "../lib/identity/device_cert.ts";
+import type { VerifyInput } from "../lib/identity/device_cert.ts";
 import { SignalSocket, type SocketState } from "../lib/client/signal.ts";
 import type { ServerMessage } from "../signaling/protocol.ts";
 
@@ -258,22 +254,13 @@ export default function Receiver(
     }
     if (a.checked || a.session.state !== "connected") return;
     a.checked = true;
-    let fps = await a.session.fingerprints();
-    for (let i = 0; i < 20 && !fps.remoteDtls; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      fps = await a.session.fingerprints();
-    }
     const who = await fetch(`/handles/${a.from}`).then((r) =>
       r.ok ? r.json() : null
     )
       .catch(() => null) as { walletPubkey?: string } | null;
-    const verdict = await verifyPeer(a.callerProof, {
-      callId: a.callId,
-      role: "caller",
+    const verdict = await a.session.verify(a.callerProof, {
       handle: a.from,
       wallet: who?.walletPubkey ?? "unknown",
-      remoteFps: [fps.remoteSdp, fps.remoteDtls].map((f) => f ?? "missing"),
-      localFp: fps.local ?? "missing",
     });
     if (activeRef.current?.callId !== a.callId) return;
     if (verdict.ok) return setCallerIdentity(`Verified caller @${a.from}`);
@@ -289,26 +276,11 @@ export default function Receiver(
 
   /** Signs "I answered with this fingerprint, and saw yours as this" for the caller. */
   async function prove(a: Active) {
-    const id = identity.current;
-    if (!id) return;
-    const fps = await a.session.fingerprints();
-    if (!fps.local || !fps.remoteSdp) return;
-    const statement = statementText({
-      call: a.callId,
-      role: "callee",
-      signerFingerprint: fps.local,
-      peerFingerprint: fps.remoteSdp,
-      time: new Date().toISOString(),
-    });
+    if (!identity.current) return;
+    const proof = await a.session.proof(identity.current);
+    if (!proof) return;
     a.proved = true;
-    socket.current?.send({
-      type: "verify",
-      callId: a.callId,
-      cert: id.cert,
-      certSig: id.certSig,
-      statement,
-      sig: await id.sign(statement),
-    });
+    socket.current?.send({ type: "verify", ...proof });
   }
 
   async function answer(ring: Ring) {

@@ -4,7 +4,14 @@
  * panel shows. Signaling is passed in, so caller and callee share this code.
  */
 import type { ServerMessage } from "../../signaling/protocol.ts";
-import { sdpFingerprint } from "../identity/device_cert.ts";
+import {
+  sdpFingerprint,
+  statementText,
+  type Verdict,
+  type VerifyInput,
+  verifyPeer,
+} from "../identity/device_cert.ts";
+import type { DeviceIdentity } from "./device_identity.ts";
 
 export type Send = (msg: Record<string, unknown> & { type: string }) => void;
 
@@ -297,6 +304,55 @@ export class CallSession {
       remoteSdp: fp(this.pc.remoteDescription?.sdp),
       remoteDtls,
     };
+  }
+
+  /**
+   * This side's proof for the peer: both fingerprints as this browser saw
+   * them, signed by its certified device key (a `verify` message body).
+   */
+  async proof(
+    identity: DeviceIdentity,
+  ): Promise<(VerifyInput & { callId: string }) | null> {
+    const fps = await this.fingerprints();
+    if (!fps.local || !fps.remoteSdp) return null;
+    const statement = statementText({
+      call: this.o.callId,
+      role: this.o.role,
+      signerFingerprint: fps.local,
+      peerFingerprint: fps.remoteSdp,
+      time: new Date().toISOString(),
+    });
+    return {
+      callId: this.o.callId,
+      cert: identity.cert,
+      certSig: identity.certSig,
+      statement,
+      sig: await identity.sign(statement),
+    };
+  }
+
+  /**
+   * Checks the peer's proof against what this connection really negotiated:
+   * the fingerprint in the SDP received and the one the DTLS handshake used.
+   */
+  async verify(
+    proof: VerifyInput,
+    expect: { handle: string; wallet: string },
+  ): Promise<Verdict> {
+    let fps = await this.fingerprints();
+    // The handshake's certificate shows in getStats shortly after connecting.
+    for (let i = 0; i < 20 && !fps.remoteDtls; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      fps = await this.fingerprints();
+    }
+    return await verifyPeer(proof, {
+      callId: this.o.callId,
+      role: this.o.role === "caller" ? "callee" : "caller",
+      handle: expect.handle,
+      wallet: expect.wallet,
+      remoteFps: [fps.remoteSdp, fps.remoteDtls].map((f) => f ?? "missing"),
+      localFp: fps.local ?? "missing",
+    });
   }
 
   setMuted(muted: boolean): void {
