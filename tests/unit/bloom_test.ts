@@ -23,6 +23,7 @@ import {
   readBloom,
 } from "../../lib/store/bloom.ts";
 import { keys } from "../../lib/store/keys.ts";
+import { withKv } from "../_helpers/kv.ts";
 
 /** Deterministic pseudo-random handles (mulberry32), so the figures repeat. */
 function handles(seed: number, count: number, exclude = new Set<string>()) {
@@ -86,17 +87,6 @@ function referenceBytes(p: BloomParams, elements: Iterable<string>) {
     }
   }
   return out;
-}
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test("bloom: 100 000 handles, no false negatives, at most 1% false positives", () => {

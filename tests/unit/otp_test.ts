@@ -11,6 +11,7 @@ import {
   RESEND_COOLDOWN_MS,
   startVerification,
 } from "../../lib/phone/otp.ts";
+import { withKv } from "../_helpers/kv.ts";
 
 const SECRETS = { hmacKey: new Uint8Array(32).fill(7) };
 /** The start of an hour, so every fixed rate window starts fresh here. */
@@ -18,17 +19,6 @@ const T0 = Date.UTC(2026, 10, 5, 12, 0, 0);
 const NUMBER = "+447700900123";
 const HANDLE = "nora";
 const CLIENT = "client-hash-aaaa";
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function start(
   kv: Deno.Kv,

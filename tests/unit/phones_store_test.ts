@@ -12,17 +12,7 @@ import {
   unbindPhone,
 } from "../../lib/store/phones.ts";
 import { phoneHmac } from "../../lib/crypto/phone_hash.ts";
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withKv } from "../_helpers/kv.ts";
 
 const rnd = () => crypto.getRandomValues(new Uint8Array(32));
 const d1 = { kid: "d1", key: rnd() };

@@ -23,17 +23,7 @@ import { callerLabel, readHistory } from "../../lib/store/history.ts";
 import { callLogCsv, csvField, csvRow } from "../../lib/ops/csv.ts";
 import { listCallLog } from "../../lib/ops/calllog.ts";
 import { niceMax, stackedBars } from "../../lib/ops/chart.ts";
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withKv } from "../_helpers/kv.ts";
 
 const DAY = 86_400_000;
 const RETAIN = 90 * DAY;

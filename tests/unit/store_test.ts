@@ -3,17 +3,7 @@ import { consumeNonce, newNonce, storeNonce } from "../../lib/store/nonces.ts";
 import { createSession, getSession } from "../../lib/store/sessions.ts";
 import { isOnline } from "../../lib/store/presence.ts";
 import { keys } from "../../lib/store/keys.ts";
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withKv } from "../_helpers/kv.ts";
 
 Deno.test("nonces: consumed once, and not after their expiry", () =>
   withKv(async (kv) => {

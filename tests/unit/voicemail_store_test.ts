@@ -17,21 +17,11 @@ import {
   type StoreVoicemailInput,
   UPLOAD_CLAIM_MS,
 } from "../../lib/store/voicemail.ts";
+import { withKv } from "../_helpers/kv.ts";
 
 const DAY = 86400_000;
 const RETENTION = 30 * DAY;
 const LOG_RETENTION = 90 * DAY;
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 interface Recorded {
   commit: number;
