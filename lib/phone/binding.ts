@@ -56,6 +56,10 @@ const UNAVAILABLE: Outcome<never> = {
     "Phone binding is not available on this Reach server: no SMS provider is configured.",
 };
 
+function invalidPhone(message: string): Outcome<never> {
+  return { ok: false, status: 400, error: "invalid_phone", message };
+}
+
 export async function startBinding(
   kv: Deno.Kv,
   config: PhoneConfig,
@@ -65,14 +69,7 @@ export async function startBinding(
   const sender = senderFor(config);
   if (!sender) return UNAVAILABLE;
   const n = normalizePhone(input.phone);
-  if (!n.ok) {
-    return {
-      ok: false,
-      status: 400,
-      error: "invalid_phone",
-      message: n.message,
-    };
-  }
+  if (!n.ok) return invalidPhone(n.message);
   const client = await hmacHex(
     config.hmacKey,
     "client",
@@ -126,14 +123,7 @@ export async function finishBinding(
 ): Promise<Outcome<{ masked: string; discoverable: boolean }>> {
   if (!senderFor(config)) return UNAVAILABLE;
   const n = normalizePhone(input.phone);
-  if (!n.ok) {
-    return {
-      ok: false,
-      status: 400,
-      error: "invalid_phone",
-      message: n.message,
-    };
-  }
+  if (!n.ok) return invalidPhone(n.message);
   const checked = await checkVerification(kv, { hmacKey: config.hmacKey }, {
     handle: input.handle,
     e164: n.e164,

@@ -34,6 +34,14 @@ export async function receiveCalls(page: Page, handle: string): Promise<void> {
   await waitForText(page, ".receiver-state", `Receiving calls for @${handle}.`);
 }
 
+/** On /me: press Answer on the ringing call. */
+export async function answerCall(page: Page): Promise<void> {
+  const button = await page.waitForSelector(
+    "xpath/.//button[normalize-space(.)='Answer']",
+  );
+  await button!.click();
+}
+
 /** On /@handle: press Call. */
 export async function pressCall(page: Page, handle: string): Promise<void> {
   const call = await page.waitForSelector(

@@ -12,6 +12,7 @@ import {
 } from "../_helpers/browser.ts";
 import { type RunningCoturn, startCoturn } from "../_helpers/coturn.ts";
 import {
+  answerCall,
   type PanelFigures,
   pressCall,
   readCallLog as readLog,
@@ -28,13 +29,6 @@ async function check(page: Page, label: string) {
     `xpath/.//label[contains(., '${label}')]/input[not(@disabled)]`,
   );
   await box!.click();
-}
-
-async function answer(page: Page) {
-  const b = await page.waitForSelector(
-    "xpath/.//button[normalize-space(.)='Answer']",
-  );
-  await b!.click();
 }
 
 /**
@@ -55,7 +49,7 @@ async function relayedCall(
   await alice.goto(server.origin + "/@" + handle, { waitUntil: "load" });
   await check(alice, "Hide my IP address");
   await pressCall(alice, handle);
-  await answer(bob);
+  await answerCall(bob);
   const [a, b] = await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
   return { alice, bob, a, b };
 }
@@ -152,7 +146,7 @@ Deno.test({
     await pressCall(alice, "bob_two");
     await waitForText(phone, ".ring", "Incoming call");
     await waitForText(laptop, ".ring", "Incoming call");
-    await answer(laptop);
+    await answerCall(laptop);
     await waitForText(phone, ".receiver .note", "Answered on another device.");
     await Promise.all([waitForAudio(alice), waitForAudio(laptop)]);
     assert.equal(await phone.$(".ring"), null, "the phone stopped ringing");
@@ -175,7 +169,7 @@ Deno.test({
       const alice = await b2.browser.newPage();
       await alice.goto(server.origin + "/@bob_resume", { waitUntil: "load" });
       await pressCall(alice, "bob_resume");
-      await answer(bob);
+      await answerCall(bob);
       const before = await waitForAudio(alice);
 
       await server.stop(); // every signaling socket drops at once

@@ -12,6 +12,7 @@ import type { Page } from "puppeteer-core";
 import { launchBrowser, waitForText } from "../_helpers/browser.ts";
 import { launchMallory, startMitmProxy } from "../_helpers/mitm.ts";
 import {
+  answerCall,
   pressCall,
   receiveCalls,
   signUp,
@@ -55,13 +56,6 @@ async function world(handle: string, attack: boolean) {
       await server.stop();
     },
   };
-}
-
-async function answer(bob: Page): Promise<void> {
-  const button = await bob.waitForSelector(
-    "xpath/.//button[normalize-space(.)='Answer']",
-  );
-  await button!.click();
 }
 
 /**
@@ -120,7 +114,7 @@ Deno.test({
     await plain.goto(`${proxy.origin}/__test/plain-caller?to=bob_mitm`, {
       waitUntil: "load",
     });
-    await answer(bob);
+    await answerCall(bob);
 
     // Both legs connect and audio flows caller → Mallory → Bob and back.
     await plain.waitForFunction(
@@ -176,7 +170,7 @@ Deno.test({
     await watchAudio(alice);
     await alice.goto(proxy.origin + "/@bob_mitm", { waitUntil: "load" });
     await pressCall(alice, "bob_mitm");
-    await answer(bob);
+    await answerCall(bob);
 
     await alice.waitForFunction(
       () =>
@@ -224,7 +218,7 @@ Deno.test({
     await watchAudio(alice);
     await alice.goto(proxy.origin + "/@bob_mitm", { waitUntil: "load" });
     await pressCall(alice, "bob_mitm");
-    await answer(bob);
+    await answerCall(bob);
 
     const [a, b] = await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
     assert.equal(a.remoteFingerprint, b.localFingerprint);
@@ -265,7 +259,7 @@ Deno.test({
     await alice.goto(proxy.origin + "/@bob_mitm2", { waitUntil: "load" });
     await pressCall(alice, "bob_mitm2");
     await waitForText(bob, ".ring", "@alice_mitm2");
-    await answer(bob);
+    await answerCall(bob);
     await waitForText(alice, ".call .status", "Security warning");
     await waitForText(
       bob,
