@@ -9,6 +9,7 @@
  * for this process only; either way a warning says so.
  */
 import { z } from "zod";
+import { type Limits, readLimits } from "./limits.ts";
 
 export type ReachEnv = "development" | "production" | "test";
 
@@ -46,6 +47,13 @@ export interface Config {
   operatorKeys: string[];
   /** Peppers for phone-number lookup hashes (HMAC-SHA-256), newest first. */
   phonePeppers: { kid: string; key: Uint8Array }[];
+  /** Every abuse limit (lib/limits.ts), by name. */
+  limits: Limits;
+  /**
+   * The request header a trusted front proxy sets to the client's address
+   * (lowercase), or null: then the client address is the connection's.
+   */
+  proxyHeader: string | null;
   /** Who delivers phone verification codes; "none" refuses phone binding. */
   sms:
     | { provider: "none" }
@@ -136,6 +144,10 @@ const schema = z.object({
   TWILIO_AUTH_TOKEN: z.string().min(16).optional(),
   TWILIO_VERIFY_SERVICE_SID: z.string().regex(/^VA[0-9a-fA-F]{32}$/).optional(),
   TWILIO_API_BASE: z.url().default("https://verify.twilio.com"),
+  REACH_PROXY_HEADER: z.string().trim().toLowerCase().regex(
+    /^[a-z0-9-]{1,64}$/,
+    "must be a header name, e.g. x-forwarded-for or cf-connecting-ip",
+  ).optional(),
   REACH_HMAC_KEY: base64Key.optional(),
   REACH_DATA_KEYS: keyring.optional(),
 });
@@ -233,6 +245,7 @@ export function loadConfig(
   }
   const ice = iceConfig(e, production, problems);
   const sms = smsConfig(e, production, problems);
+  const limits = readLimits(clean, problems);
   if (problems.length) throw new ConfigError(problems);
   const origin = new URL(e.REACH_ORIGIN ?? `http://localhost:${e.PORT}`);
   if (production && origin.protocol !== "https:") {
@@ -273,6 +286,8 @@ export function loadConfig(
       ? parseKeyring(e.REACH_PHONE_PEPPERS)!
       : [{ kid: "h1", key: Uint8Array.fromBase64(hmac!) }],
     sms,
+    limits,
+    proxyHeader: e.REACH_PROXY_HEADER ?? null,
   };
 }
 

@@ -4,6 +4,7 @@
  * careless call cannot leak request bodies, cookies, signatures, IP addresses,
  * SDP, candidates or phone numbers into the logs.
  */
+import { callRef } from "./call_ref.ts";
 
 /** Fields a log line may carry; values must be numbers, booleans or short tokens. */
 export const ALLOWED_FIELDS = new Set([
@@ -23,6 +24,9 @@ export const ALLOWED_FIELDS = new Set([
   "outcome",
   "source",
 ]);
+
+/** Fields whose value is a call id: written as its keyed reference only. */
+const CALL_ID_FIELDS = new Set(["callId"]);
 
 /** Strings longer than this are cut; tokens, not text, belong in logs. */
 const MAX_STRING = 80;
@@ -50,6 +54,10 @@ export function formatLogLine(
   };
   for (const [k, v] of Object.entries(fields)) {
     if (!ALLOWED_FIELDS.has(k) || v === undefined) continue;
+    if (CALL_ID_FIELDS.has(k)) {
+      if (typeof v === "string") out.call = callRef(v);
+      continue;
+    }
     if (typeof v === "string") out[k] = v.slice(0, MAX_STRING);
     else if (typeof v === "number" || typeof v === "boolean" || v === null) {
       out[k] = v;

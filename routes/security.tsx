@@ -241,7 +241,40 @@ export default function Security(_props: PageProps) {
         </li>
         <li>Sign-in nonces: for 5 minutes, deleted when used.</li>
         <li>
+          Abuse-limit counters and socket leases: a keyed hash of your address
+          (or of your wallet, when you are signed in) with a count, each
+          expiring with its window (a minute to a day) or, for an open
+          connection, 45 seconds after it was last renewed. Never the address
+          itself. Nothing is counted or stored for a handle that does not exist.
+        </li>
+        <li>
           Sessions: your wallet public key and the expiry, under a random id.
+        </li>
+      </ul>
+
+      <h2 id="limits">Abuse limits, and who can touch your call</h2>
+      <ul>
+        <li>
+          Only the two sides of a call can speak in it. Our server checks every
+          message against the call's own record, which names the connection that
+          placed the call and the device that answered it; anything else is
+          refused and closes the sender's connection. Knowing a call's id is not
+          enough to hear or steer it, and call ids are never written to logs or
+          to the operator's export: those show a keyed reference of the id
+          instead.
+        </li>
+        <li>
+          Limits on rings, voicemails, sign-ins, handle claims, number look-ups
+          and open connections count per network address (an IPv6 /64 counts as
+          one) or per signed-in wallet, never per something a client can make
+          up. A flood from one address cannot use up what other callers may send
+          you, and strangers cannot use up what signed-in callers may. Your
+          voicemail inbox has a size and count quota, so it cannot be filled by
+          strangers either.
+        </li>
+        <li>
+          Every limit is shared by all our servers and is a documented setting
+          (see the README); the operator of an instance can raise it.
         </li>
       </ul>
 
@@ -275,7 +308,9 @@ export default function Security(_props: PageProps) {
         Request lines carry the route pattern (like{" "}
         <code>/@:handle</code>), never the address asked for, so handles do not
         appear in logs. We never log request bodies, cookies, session ids,
-        signatures, IP addresses, handles or phone numbers. A test signs in,
+        signatures, IP addresses, handles, phone numbers or call ids (a call
+        appears as{" "}
+        <code>call</code>, a 12-character keyed reference). A test signs in,
         claims a handle and checks every log line written for them.
       </p>
 

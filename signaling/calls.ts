@@ -20,6 +20,8 @@ import {
 import { onlineDevices } from "../lib/store/presence.ts";
 import { getProfile } from "../lib/store/profiles.ts";
 import { hitRate } from "../lib/store/rate.ts";
+import type { Limits } from "../lib/limits.ts";
+import { LIMITS } from "../lib/limits.ts";
 import type { CallEnd, HangupReason, ServerMessage } from "./protocol.ts";
 
 export type Notify = (
@@ -35,8 +37,14 @@ export interface CallsOptions {
   retentionMs: number;
   resumeGraceMs: number;
   notify: Notify;
-  /** Rings allowed per minute: per caller, and per callee handle. */
-  ringLimits?: { perCaller: number; perCallee: number };
+  /** The ring limits (lib/limits.ts). */
+  limits: Pick<
+    Limits,
+    | "ringsPerAddress"
+    | "ringsPerAddressToHandle"
+    | "ringsPerWallet"
+    | "anonymousRingsPerHandle"
+  >;
 }
 
 export type RingResult =
@@ -48,17 +56,15 @@ export type RingResult =
     message: string;
   };
 
-export const callerTopic = (callId: string) => `call:${callId}:caller`;
-export const calleeTopic = (callId: string) => `call:${callId}:callee`;
+/** Every device of a handle: rings and their endings. */
 export const devicesTopic = (handle: string) => `dev:${handle}`;
+/** One socket, by its connection id: messages of the calls the record gives it. */
+export const connTopic = (connId: string) => `conn:${connId}`;
 
 export class Calls {
   private timers = new Map<string, ReturnType<typeof setTimeout>>();
-  private limits: { perCaller: number; perCallee: number };
 
-  constructor(private o: CallsOptions) {
-    this.limits = o.ringLimits ?? { perCaller: 10, perCallee: 30 };
-  }
+  constructor(private o: CallsOptions) {}
 
   close(): void {
     for (const t of this.timers.values()) clearTimeout(t);
@@ -96,7 +102,7 @@ export class Calls {
     this.cancelTimer(`ring:${rec.callId}`);
     log("call.ended", { callId: rec.callId, outcome: reason });
     const msg: ServerMessage = { type: "ended", callId: rec.callId, reason };
-    await this.o.notify(callerTopic(rec.callId), msg);
+    await this.o.notify(connTopic(rec.callerConn), msg);
     await this.o.notify(devicesTopic(rec.calleeHandle), msg);
   }
 
@@ -106,28 +112,25 @@ export class Calls {
     callerId: string;
     from: string | null;
     callerConn: string;
+    /** What the limits key on: the signed-in wallet, or the client address hash. */
+    limitBy: { wallet: string } | { address: string };
   }): Promise<RingResult> {
     const { kv } = this.o;
-    const callerHash = await hmacHex(this.o.hmacKey, "caller", r.callerId);
-    const byCaller = await hitRate(
-      kv,
-      "ring_caller",
-      callerHash,
-      this.limits.perCaller,
-      60_000,
-    );
-    const byCallee = byCaller.ok
-      ? await hitRate(kv, "ring_callee", r.to, this.limits.perCallee, 60_000)
-      : byCaller;
-    if (!byCaller.ok || !byCallee.ok) {
-      log("call.rate_limited", { callId: r.callId });
-      return {
-        ok: false,
-        code: "rate_limited",
-        message:
-          "Too many calls right now; please wait a minute and try again.",
-      };
+    const limited = {
+      ok: false as const,
+      code: "rate_limited" as const,
+      message: "Too many calls right now; please wait a minute and try again.",
+    };
+    // The caller's own budget first: it is counted even for handles that do
+    // not exist (that is what stops a scan of the name space).
+    const own = "wallet" in r.limitBy
+      ? await this.hit("ring_wallet", r.limitBy.wallet, "ringsPerWallet")
+      : await this.hit("ring_addr", r.limitBy.address, "ringsPerAddress");
+    if (!own) {
+      log("call.rate_limited", { kind: "caller" });
+      return limited;
     }
+    // Nothing is counted or stored for a handle that does not exist.
     if (!await getProfile(kv, r.to)) {
       return {
         ok: false,
@@ -135,6 +138,22 @@ export class Calls {
         message: "No one has that handle.",
       };
     }
+    // Anonymous rings to a handle: one address may spend only its share, and
+    // all strangers together a budget that signed-in callers do not share.
+    if ("address" in r.limitBy) {
+      const pair = await this.hit(
+        "ring_addr_handle",
+        `${r.limitBy.address}:${r.to}`,
+        "ringsPerAddressToHandle",
+      );
+      const all = pair &&
+        await this.hit("ring_anon_handle", r.to, "anonymousRingsPerHandle");
+      if (!pair || !all) {
+        log("call.rate_limited", { kind: pair ? "handle" : "pair" });
+        return limited;
+      }
+    }
+    const callerHash = await hmacHex(this.o.hmacKey, "caller", r.callerId);
     const resumeToken = randomHex(32);
     const rec: CallRecord = {
       callId: r.callId,
@@ -175,6 +194,21 @@ export class Calls {
       if (ended) await this.ended(ended, "missed");
     });
     return { ok: true, devices: devices.length, resumeToken };
+  }
+
+  private async hit(
+    scope: string,
+    subject: string,
+    limit: keyof CallsOptions["limits"],
+  ): Promise<boolean> {
+    const r = await hitRate(
+      this.o.kv,
+      scope,
+      subject,
+      this.o.limits[limit],
+      LIMITS[limit].windowMs,
+    );
+    return r.ok;
   }
 
   async cancel(callId: string): Promise<void> {
@@ -224,7 +258,10 @@ export class Calls {
     }
     this.cancelTimer(`ring:${callId}`);
     log("call.answered", { callId });
-    await this.o.notify(callerTopic(callId), { type: "accepted", callId });
+    await this.o.notify(connTopic(won.callerConn), {
+      type: "accepted",
+      callId,
+    });
     await this.o.notify(
       devicesTopic(handle),
       { type: "answered-elsewhere", callId },
@@ -244,8 +281,10 @@ export class Calls {
       return await this.ended(ended, "cancelled");
     }
     log("call.hangup", { callId, reason });
-    const other = side === "caller" ? calleeTopic(callId) : callerTopic(callId);
-    await this.o.notify(other, { type: "hangup", callId, reason });
+    const other = side === "caller" ? ended.calleeConn : ended.callerConn;
+    if (other) {
+      await this.o.notify(connTopic(other), { type: "hangup", callId, reason });
+    }
   }
 
   async report(callId: string, relayed: boolean): Promise<void> {

@@ -18,6 +18,14 @@ import {
   SUBPROTOCOL,
 } from "./protocol.ts";
 import { markOffline, markOnline } from "../lib/store/presence.ts";
+import {
+  releaseSlot,
+  renewSlots,
+  type Slot,
+  takeSlot,
+} from "../lib/store/rate.ts";
+import { getCall } from "../lib/store/calls.ts";
+import { connTopic, devicesTopic } from "./calls.ts";
 
 export { SUBPROTOCOL };
 
@@ -26,6 +34,8 @@ export interface Identity {
   publicKey: string | null;
   /** That wallet's handle, if claimed. */
   handle: string | null;
+  /** Keyed hash of the client's address (lib/client_address.ts): limits only. */
+  address: string;
 }
 
 export interface HubOptions {
@@ -33,9 +43,11 @@ export interface HubOptions {
   bus: Bus;
   config: Pick<
     Config,
-    "hmacKey" | "ringMs" | "callLogRetentionMs"
+    "hmacKey" | "ringMs" | "callLogRetentionMs" | "limits"
   >;
   heartbeatMs?: number;
+  /** How long a new socket may take to say hello (default 5 s). */
+  helloMs?: number;
   /** How long a dropped side may take to resume before its call ends. */
   resumeGraceMs?: number;
   /** Per-socket flood limit: burst and messages per second. */
@@ -51,14 +63,43 @@ interface Envelope extends BusMessage {
 
 type Role = "caller" | "callee";
 
+/**
+ * Who may send each in-call message: checked against the call record
+ * (which connection is the caller, which answered), never against what the
+ * socket believes.
+ */
+const SENDERS: Record<InCallType, readonly Role[]> = {
+  cancel: ["caller"],
+  offer: ["caller"],
+  report: ["caller"],
+  answer: ["callee"],
+  candidate: ["caller", "callee"],
+  "ice-restart": ["caller", "callee"],
+  verify: ["caller", "callee"],
+  hangup: ["caller", "callee"],
+};
+type InCallType =
+  | "cancel"
+  | "offer"
+  | "answer"
+  | "candidate"
+  | "ice-restart"
+  | "verify"
+  | "hangup"
+  | "report";
+
 class Conn {
   readonly id = crypto.randomUUID();
   role: "device" | "caller" | null = null;
   deviceId: string | null = null;
   whenBusy: "busy" | "ring" = "busy";
   callerId: string | null = null;
-  calls = new Map<string, { role: Role; unsub: () => void }>();
+  /** Calls this socket created, won or resumed (for the resume grace on close). */
+  calls = new Map<string, Role>();
   unsubs: (() => void)[] = [];
+  helloTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The frame being handled; the next waits for it. */
+  queue: Promise<void> = Promise.resolve();
   lastSeen = Date.now();
   tokens: number;
   tokensAt = Date.now();
@@ -67,6 +108,7 @@ class Conn {
   constructor(
     readonly socket: WebSocket,
     readonly identity: Identity,
+    readonly slot: Slot | null,
     burst: number,
   ) {
     this.tokens = burst;
@@ -84,12 +126,14 @@ export class Hub {
   readonly calls: Calls;
   readonly heartbeatMs: number;
   readonly resumeGraceMs: number;
+  readonly helloMs: number;
   private flood: { burst: number; perSecond: number };
   private sweep: ReturnType<typeof setInterval>;
 
   constructor(private opts: HubOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? 15_000;
     this.resumeGraceMs = opts.resumeGraceMs ?? 60_000;
+    this.helloMs = opts.helloMs ?? 5_000;
     this.flood = opts.flood ?? { burst: 200, perSecond: 50 };
     const notify: Notify = (topic, msg, exceptDevice) =>
       this.publish(topic, msg, exceptDevice);
@@ -100,6 +144,7 @@ export class Hub {
       retentionMs: opts.config.callLogRetentionMs,
       resumeGraceMs: this.resumeGraceMs,
       notify,
+      limits: opts.config.limits,
     });
     // One sweep for all sockets: close the silent, refresh device presence.
     this.sweep = setInterval(() => this.tick(), this.heartbeatMs);
@@ -115,14 +160,49 @@ export class Hub {
     return { connections: this.conns.size, devices, callers };
   }
 
-  attach(socket: WebSocket, identity: Identity): void {
-    const conn = new Conn(socket, identity, this.flood.burst);
+  /** A socket lease's length: renewed every heartbeat tick. */
+  private get leaseMs(): number {
+    return this.heartbeatMs * 3;
+  }
+
+  /**
+   * Takes one of the client address's socket slots (shared by every isolate
+   * through KV), or null when the address already holds its limit.
+   */
+  admit(address: string): Promise<Slot | null> {
+    return takeSlot(
+      this.opts.kv,
+      "socket",
+      address,
+      this.opts.config.limits.socketsPerAddress,
+      this.leaseMs,
+    );
+  }
+
+  attach(socket: WebSocket, identity: Identity, slot: Slot | null): void {
+    const conn = new Conn(socket, identity, slot, this.flood.burst);
     this.conns.add(conn);
+    // A socket that never says hello is closed, whatever else it sends.
+    conn.helloTimer = setTimeout(() => {
+      if (!conn.role) {
+        this.closeConn(conn, CLOSE.helloRequired, "no hello in time");
+      }
+    }, this.helloMs);
     socket.addEventListener("message", (e) => {
-      this.onFrame(conn, e.data).catch((err) => {
-        log("signal.error", { kind: err?.name ?? "Error" });
-        this.closeConn(conn, CLOSE.badFrame, "server error");
-      });
+      if (conn.closed) return;
+      conn.lastSeen = Date.now();
+      // The flood limit is checked on arrival, so the queue stays short.
+      if (!this.takeToken(conn)) {
+        return this.closeConn(conn, CLOSE.rateLimited, "too many messages");
+      }
+      // One frame at a time per socket: relayed messages keep their order
+      // even though each waits for a KV read of its call record.
+      conn.queue = conn.queue.then(() => this.onFrame(conn, e.data)).catch(
+        (err) => {
+          log("signal.error", { kind: err?.name ?? "Error" });
+          this.closeConn(conn, CLOSE.badFrame, "server error");
+        },
+      );
     });
     socket.addEventListener("close", () => this.onClose(conn));
     socket.addEventListener("error", () => this.onClose(conn));
@@ -165,13 +245,14 @@ export class Hub {
   private onClose(conn: Conn): void {
     if (conn.closed) return;
     conn.closed = true;
+    clearTimeout(conn.helloTimer);
     this.conns.delete(conn);
     for (const u of conn.unsubs) u();
-    for (const [callId, { role, unsub }] of conn.calls) {
-      unsub();
+    for (const [callId, role] of conn.calls) {
       this.calls.sideLost(callId, role, conn.id);
     }
     conn.calls.clear();
+    if (conn.slot) releaseSlot(this.opts.kv, conn.slot).catch(() => {});
     if (conn.role === "device" && conn.identity.handle && conn.deviceId) {
       markOffline(this.opts.kv, conn.identity.handle, conn.deviceId).catch(
         () => {},
@@ -181,6 +262,9 @@ export class Hub {
 
   private tick(): void {
     const now = Date.now();
+    const slots: Slot[] = [];
+    for (const c of this.conns) if (c.slot) slots.push(c.slot);
+    renewSlots(this.opts.kv, slots, this.leaseMs).catch(() => {});
     for (const c of this.conns) {
       if (now - c.lastSeen > this.heartbeatMs * 3) {
         this.closeConn(c, CLOSE.heartbeatTimeout, "no heartbeat");
@@ -209,18 +293,14 @@ export class Hub {
 
   private async onFrame(conn: Conn, data: unknown): Promise<void> {
     if (conn.closed) return;
-    conn.lastSeen = Date.now();
-    if (!this.takeToken(conn)) {
-      return this.closeConn(conn, CLOSE.rateLimited, "too many messages");
-    }
     const parsed = parseClientFrame(data);
     if (!parsed.ok) return this.closeConn(conn, parsed.close, parsed.reason);
     const msg = parsed.msg;
-    if (msg.type === "heartbeat") return conn.send({ type: "heartbeat-ack" });
     if (msg.type === "hello") return await this.hello(conn, msg);
     if (!conn.role) {
       return this.closeConn(conn, CLOSE.helloRequired, "say hello first");
     }
+    if (msg.type === "heartbeat") return conn.send({ type: "heartbeat-ack" });
     switch (msg.type) {
       case "ring":
         return await this.ring(conn, msg);
@@ -249,12 +329,8 @@ export class Hub {
       conn.role = "device";
       conn.deviceId = msg.deviceId;
       conn.whenBusy = msg.whenBusy;
-      conn.unsubs.push(
-        this.opts.bus.subscribe(
-          `dev:${conn.identity.handle}`,
-          (m) => this.deliver(conn, m as Envelope),
-        ),
-      );
+      this.subscribe(conn, devicesTopic(conn.identity.handle));
+      this.subscribe(conn, connTopic(conn.id));
       // Rings may come from any isolate: be subscribed before being online.
       await this.opts.bus.ready();
       await markOnline(
@@ -268,7 +344,11 @@ export class Hub {
       conn.callerId = conn.identity.publicKey
         ? `wallet:${conn.identity.publicKey}`
         : `token:${msg.callerToken}`;
+      // Messages for this socket's calls come to it alone, by its own id.
+      this.subscribe(conn, connTopic(conn.id));
+      await this.opts.bus.ready();
     }
+    clearTimeout(conn.helloTimer);
     log("signal.hello", { kind: conn.role });
     conn.send({
       type: "welcome",
@@ -279,30 +359,22 @@ export class Hub {
     });
   }
 
+  private subscribe(conn: Conn, topic: string): void {
+    conn.unsubs.push(
+      this.opts.bus.subscribe(topic, (m) => this.deliver(conn, m as Envelope)),
+    );
+  }
+
   /** Bus delivery to one socket: drop the call from its set when it ends. */
   private deliver(conn: Conn, env: Envelope): void {
     if (conn.closed) return;
     if (env.exceptDevice && env.exceptDevice === conn.deviceId) return;
     const m = env.msg;
     if (
-      (m.type === "ended" || m.type === "hangup" ||
-        m.type === "answered-elsewhere") && conn.calls.has(m.callId)
-    ) {
-      conn.calls.get(m.callId)!.unsub();
-      conn.calls.delete(m.callId);
-    }
+      m.type === "ended" || m.type === "hangup" ||
+      m.type === "answered-elsewhere"
+    ) conn.calls.delete(m.callId);
     conn.send(m);
-  }
-
-  /** Subscribes this socket to its side of a call, visible everywhere on return. */
-  private async join(conn: Conn, callId: string, role: Role): Promise<void> {
-    if (conn.calls.has(callId)) return;
-    const unsub = this.opts.bus.subscribe(
-      `call:${callId}:${role}`,
-      (m) => this.deliver(conn, m as Envelope),
-    );
-    conn.calls.set(callId, { role, unsub });
-    await this.opts.bus.ready();
   }
 
   private async ring(conn: Conn, msg: ClientMessageOf<"ring">) {
@@ -317,21 +389,20 @@ export class Hub {
         callId: msg.callId,
       });
     }
-    // Join first so that no answer published by a fast device is missed.
-    await this.join(conn, msg.callId, "caller");
+    // This socket's own topic is subscribed since hello, so no answer is
+    // missed; it is the call's caller only if this ring creates the call.
     const result = await this.calls.ring({
       callId: msg.callId,
       to: msg.to,
       callerId: conn.callerId!,
       from: conn.identity.handle,
       callerConn: conn.id,
+      limitBy: conn.identity.publicKey
+        ? { wallet: conn.identity.publicKey }
+        : { address: conn.identity.address },
     });
     if (!result.ok) {
-      const joined = conn.calls.get(msg.callId);
-      if (joined && result.code !== "call_exists") {
-        joined.unsub();
-        conn.calls.delete(msg.callId);
-      }
+      // A refused ring changes nothing about this socket's calls.
       if (result.code === "ended") {
         return conn.send({
           type: "ended",
@@ -347,6 +418,7 @@ export class Hub {
         callId: msg.callId,
       });
     }
+    conn.calls.set(msg.callId, "caller");
     conn.send({
       type: "ringing",
       callId: msg.callId,
@@ -378,8 +450,8 @@ export class Hub {
       }
       return;
     }
-    // Join before the atomic accept so the caller's offer cannot race past.
-    await this.join(conn, msg.callId, "callee");
+    // The device's own topic is subscribed since hello, so the caller's
+    // offer (sent to the connection the record names) cannot race past.
     const r = await this.calls.accept(
       msg.callId,
       handle,
@@ -387,8 +459,6 @@ export class Hub {
       conn.id,
     );
     if (!r.ok) {
-      conn.calls.get(msg.callId)?.unsub();
-      conn.calls.delete(msg.callId);
       if (r.code === "forbidden") {
         return this.closeConn(conn, CLOSE.forbidden, "not your call");
       }
@@ -403,6 +473,7 @@ export class Hub {
           },
       );
     }
+    conn.calls.set(msg.callId, "callee");
     conn.send({
       type: "connected-call",
       callId: msg.callId,
@@ -424,68 +495,63 @@ export class Hub {
         callId: msg.callId,
       });
     }
-    if (r.state !== "ended") await this.join(conn, msg.callId, r.role);
+    if (r.state !== "ended") conn.calls.set(msg.callId, r.role);
     conn.send({ type: "resumed", callId: msg.callId, state: r.state });
   }
 
-  /** Messages inside a call: only for this socket's own calls and role. */
+  /**
+   * Messages inside a call. The call record says who the caller's and the
+   * callee's connections are; a socket that is neither is closed, whatever
+   * it believes, and a message goes only to the connection the record names.
+   */
   private async inCall(
     conn: Conn,
-    msg: Exclude<
-      ClientMessage,
-      { type: "hello" | "heartbeat" | "ring" | "accept" | "decline" | "resume" }
-    >,
+    msg: ClientMessageOf<InCallType>,
   ) {
-    const mine = conn.calls.get(msg.callId);
-    if (!mine) return this.closeConn(conn, CLOSE.forbidden, "not your call");
-    const other: Role = mine.role === "caller" ? "callee" : "caller";
+    const rec = await getCall(this.opts.kv, msg.callId);
+    const role: Role | null = !rec
+      ? null
+      : rec.callerConn === conn.id
+      ? "caller"
+      : rec.calleeConn === conn.id
+      ? "callee"
+      : null;
+    if (!rec || !role) {
+      return this.closeConn(conn, CLOSE.forbidden, "not your call");
+    }
+    if (!SENDERS[msg.type].includes(role)) {
+      return this.closeConn(
+        conn,
+        CLOSE.forbidden,
+        `the ${role} cannot send ${msg.type}`,
+      );
+    }
+    // Late messages for an ended call (a last candidate, a second hang-up)
+    // are dropped quietly.
+    if (rec.state === "ended") {
+      conn.calls.delete(msg.callId);
+      return;
+    }
     switch (msg.type) {
       case "cancel":
-        if (mine.role !== "caller") {
-          return this.closeConn(
-            conn,
-            CLOSE.forbidden,
-            "only the caller cancels",
-          );
-        }
-        await this.calls.cancel(msg.callId);
-        return;
-      case "offer":
-        if (mine.role !== "caller") {
-          return this.closeConn(
-            conn,
-            CLOSE.forbidden,
-            "only the caller offers",
-          );
-        }
-        break;
-      case "answer":
-        if (mine.role !== "callee") {
-          return this.closeConn(
-            conn,
-            CLOSE.forbidden,
-            "only the callee answers",
-          );
-        }
-        break;
+        return await this.calls.cancel(msg.callId);
       case "report":
-        if (mine.role !== "caller") {
-          return this.closeConn(
-            conn,
-            CLOSE.forbidden,
-            "only the caller reports",
-          );
-        }
-        await this.calls.report(msg.callId, msg.relayed);
-        return;
+        return await this.calls.report(msg.callId, msg.relayed);
       case "hangup":
-        mine.unsub();
         conn.calls.delete(msg.callId);
-        await this.calls.hangup(msg.callId, mine.role, msg.reason);
-        return;
+        return await this.calls.hangup(msg.callId, role, msg.reason);
+    }
+    const to = role === "caller" ? rec.calleeConn : rec.callerConn;
+    if (rec.state !== "answered" || !to) {
+      return conn.send({
+        type: "error",
+        code: "not_answered",
+        message: "No one has answered this call yet.",
+        callId: msg.callId,
+      });
     }
     // offer, answer, candidate, ice-restart, verify: relayed as they are.
-    await this.publish(`call:${msg.callId}:${other}`, relayed(msg));
+    await this.publish(connTopic(to), relayed(msg));
   }
 }
 

@@ -4,11 +4,13 @@
  * to 10 characters; the log holds no SDP, addresses, numbers or handles, and
  * nothing is joined in.
  */
+import { callRef } from "../call_ref.ts";
 import type { CallLogRecord } from "../store/calls.ts";
 import { DECISIONS, type StatsDecision } from "../store/stats.ts";
 
 export interface OpsLogRow {
-  callId: string;
+  /** The call's keyed reference (lib/call_ref.ts), as in the logs; never its id. */
+  ref: string;
   startedAt: number;
   durationMs: number;
   decision: string;
@@ -39,7 +41,7 @@ export function parseDecision(s: string | null): StatsDecision | null {
 
 export function opsRow(log: CallLogRecord): OpsLogRow {
   return {
-    callId: log.callId,
+    ref: callRef(log.callId),
     startedAt: log.startedAt,
     durationMs: log.durationMs,
     decision: log.decision,

@@ -10,7 +10,7 @@ import { callLogIterator, type OpsLogRow, opsRow } from "./calllog.ts";
 export const CSV_MAX_ROWS = 50_000;
 
 export const CSV_HEADER = [
-  "call_id",
+  "call_ref",
   "started_at",
   "duration_seconds",
   "decision",
@@ -32,7 +32,7 @@ export function csvRow(fields: (string | number | boolean)[]): string {
 
 export function csvLogRow(r: OpsLogRow): string {
   return csvRow([
-    r.callId,
+    r.ref,
     new Date(r.startedAt).toISOString(),
     Math.round(r.durationMs / 1000),
     r.decision,

@@ -28,6 +28,12 @@ export const keys = {
   rate: (scope: string, subject: string, window: number) =>
     ["rate", scope, subject, window] as const,
   /**
+   * One of a subject's numbered slots (lib/store/rate.ts takeSlot): held by
+   * one socket (or other holder) with a lease that expires unless renewed.
+   */
+  slot: (scope: string, subject: string, index: number) =>
+    ["slot", scope, subject, index] as const,
+  /**
    * Handle -> PhoneRecord (lib/store/phones.ts): the bound number's lookup
    * hash, its AES-256-GCM ciphertext and the discoverable flag.
    */

@@ -26,8 +26,6 @@ import {
 } from "../store/voicemail.ts";
 
 export const CALL_TOKEN_HEADER = "x-reach-call-token";
-/** Uploads per caller (the call's callerHash) per hour. */
-export const CALLER_LIMIT_PER_HOUR = 5;
 /** Uploads to one handle per hour. */
 export const HANDLE_LIMIT_PER_HOUR = 50;
 const HOUR_MS = 3600_000;
@@ -134,12 +132,16 @@ async function readBytes(
   }
 }
 
+/** What the caller's upload limit keys on: its wallet, or its address hash. */
+export type UploaderKey = { wallet: string } | { address: string };
+
 /** POST /api/voicemail/:callId — the caller's upload. */
 export async function uploadVoicemail(
   kv: Deno.Kv,
   config: Config,
   req: Request,
   callId: string,
+  uploader: UploaderKey,
   now = Date.now(),
 ): Promise<Response> {
   const noCall = () => jsonError(404, "no_such_call", "There is no such call.");
@@ -233,9 +235,14 @@ export async function uploadVoicemail(
       `@${handle} has no browser set up to receive voicemail.`,
     );
   }
+  const quota = await overQuota(kv, config, handle, body.bytes.length);
+  if (quota) return refuse(callId, 507, "inbox_full", quota);
+  const own: [string, string, number] = "wallet" in uploader
+    ? ["vm_wallet", uploader.wallet, config.limits.voicemailsPerWallet]
+    : ["vm_addr", uploader.address, config.limits.voicemailsPerAddress];
   for (
     const [scope, subject, limit] of [
-      ["vm_caller", call.callerHash, CALLER_LIMIT_PER_HOUR],
+      own,
       ["vm_handle", handle, HANDLE_LIMIT_PER_HOUR],
     ] as const
   ) {
@@ -276,8 +283,41 @@ export async function uploadVoicemail(
     );
   }
   if (!stored.created) return json({ callId, size: stored.meta.size });
+  // Two uploads racing past the quota check: the one that tips the inbox
+  // over takes itself back out.
+  if (await overQuota(kv, config, handle, 0)) {
+    await deleteVoicemail(kv, handle, callId);
+    return refuse(
+      callId,
+      507,
+      "inbox_full",
+      `@${handle}'s voicemail inbox is full right now.`,
+    );
+  }
   log("voicemail.stored", { callId, count: stored.meta.chunks });
   return json({ callId, size: stored.meta.size }, { status: 201 });
+}
+
+/**
+ * Whether adding `adding` bytes (0: nothing, just check the inbox as it is)
+ * would pass the handle's quota of count or bytes; the refusal sentence if so.
+ */
+async function overQuota(
+  kv: Deno.Kv,
+  config: Config,
+  handle: string,
+  adding: number,
+): Promise<string | null> {
+  const metas = await listVoicemails(kv, handle);
+  const count = metas.length + (adding ? 1 : 0);
+  const bytes = metas.reduce((n, m) => n + m.size, 0) + adding;
+  if (count > config.limits.voicemailQuotaCount) {
+    return `@${handle}'s voicemail inbox is full (${config.limits.voicemailQuotaCount} messages); they need to listen to and delete some first.`;
+  }
+  if (bytes > config.limits.voicemailQuotaBytes) {
+    return `@${handle}'s voicemail inbox is full (storage limit reached); they need to delete some messages first.`;
+  }
+  return null;
 }
 
 export interface VoicemailItem {

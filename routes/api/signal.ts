@@ -1,5 +1,6 @@
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../lib/app.ts";
+import { addressSubject, clientAddress } from "../../lib/client_address.ts";
 import { jsonError } from "../../lib/http.ts";
 import type { State } from "../../lib/state.ts";
 import { getHub } from "../../signaling/instance.ts";
@@ -34,13 +35,29 @@ export const handler: Handlers<unknown, State> = {
         `Ask for the WebSocket subprotocol ${SUBPROTOCOL}.`,
       );
     }
+    const hub = await getHub();
+    const address = await addressSubject(
+      config,
+      clientAddress(req, ctx.remoteAddr, config),
+    );
+    // Refused before the upgrade: no socket, no frame buffered.
+    const slot = await hub.admit(address);
+    if (!slot) {
+      return jsonError(
+        429,
+        "too_many_connections",
+        `Too many open connections from your network (at most ${config.limits.socketsPerAddress}); close a Reach tab and try again.`,
+        { headers: { "retry-after": "15" } },
+      );
+    }
     const { socket, response } = Deno.upgradeWebSocket(req, {
       protocol: SUBPROTOCOL,
     });
-    (await getHub()).attach(socket, {
+    hub.attach(socket, {
       publicKey: ctx.state.session?.publicKey ?? null,
       handle: ctx.state.handle,
-    });
+      address,
+    }, slot);
     return response;
   },
 };

@@ -257,7 +257,7 @@ export default function Ops({ data }: PageProps<Dashboard, State>) {
               </thead>
               <tbody>
                 {log.rows.map((r) => (
-                  <tr key={r.callId} data-call-id={r.callId}>
+                  <tr key={r.ref} data-call-ref={r.ref}>
                     <td>
                       <time datetime={new Date(r.startedAt).toISOString()}>
                         {new Date(r.startedAt).toISOString().slice(0, 16)

@@ -11,6 +11,7 @@ import { setLogSink } from "../../lib/log.ts";
 import { setKv } from "../../lib/store/kv.ts";
 import { type SiwsFields } from "../../lib/identity/siws_message.ts";
 import { resetHub } from "../../signaling/instance.ts";
+import { GENEROUS_LIMITS } from "./limits.ts";
 import { signOffer, type TestWallet } from "./wallet.ts";
 
 export const ORIGIN = "http://localhost:8000";
@@ -20,6 +21,7 @@ export const TEST_ENV = {
   REACH_ORIGIN: ORIGIN,
   REACH_HMAC_KEY: new Uint8Array(32).fill(7).toBase64(),
   REACH_DATA_KEYS: `t1:${new Uint8Array(32).fill(9).toBase64()}`,
+  ...GENEROUS_LIMITS,
 };
 
 const INFO = {
@@ -29,9 +31,12 @@ const INFO = {
 
 export interface TestApp extends AsyncDisposable {
   kv: Deno.Kv;
+  /** The KV file (tests that read it as SQLite, e.g. for expiries). */
+  kvPath: string;
   config: Config;
   handler: (req: Request) => Promise<Response>;
-  client(): TestClient;
+  /** A client; `opts.headers` go on every request it sends (e.g. X-Forwarded-For). */
+  client(opts?: { headers?: HeadersInit }): TestClient;
   /** Serves the app on a loopback port (for WebSockets); returns its ws:// base. */
   listen(): string;
 }
@@ -51,9 +56,10 @@ export async function testApp(
   let server: Deno.HttpServer | undefined;
   return {
     kv,
+    kvPath: `${dir}/kv.sqlite3`,
     config,
     handler,
-    client: () => new TestClient(handler),
+    client: (opts) => new TestClient(handler, opts?.headers),
     listen() {
       server ??= Deno.serve(
         { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -75,13 +81,17 @@ export class TestClient {
   cookies = new Map<string, string>();
   origin: string | null = ORIGIN;
 
-  constructor(private handler: (req: Request) => Promise<Response>) {}
+  constructor(
+    private handler: (req: Request) => Promise<Response>,
+    private headers?: HeadersInit,
+  ) {}
 
   async request(
     path: string,
     init: { method?: string; body?: unknown; headers?: HeadersInit } = {},
   ): Promise<Response> {
-    const headers = new Headers(init.headers);
+    const headers = new Headers(this.headers);
+    new Headers(init.headers).forEach((v, k) => headers.set(k, v));
     if (this.cookies.size) {
       headers.set(
         "cookie",

@@ -3,6 +3,8 @@
  * permissions and environment a test chooses, and waits for the line that
  * says it listens (no sleeps).
  */
+import { GENEROUS_LIMITS } from "./limits.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 
 export interface RunningServer extends AsyncDisposable {
@@ -113,6 +115,7 @@ export async function startAppServer(
       REACH_HMAC_KEY: key(1),
       REACH_DATA_KEYS: `k1:${key(2)}`,
       REACH_KV_PATH: `${dir}/kv.sqlite3`,
+      ...GENEROUS_LIMITS,
       ...env,
     },
     port: opts.port,

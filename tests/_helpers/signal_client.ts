@@ -46,9 +46,16 @@ export class SignalClient implements AsyncDisposable {
 
   static async open(
     base: string,
-    opts: { client?: TestClient; origin?: string; protocol?: string } = {},
+    opts: {
+      client?: TestClient;
+      origin?: string;
+      protocol?: string;
+      /** Extra handshake headers (e.g. x-forwarded-for behind a test proxy). */
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<SignalClient> {
     const headers: Record<string, string> = {
+      ...opts.headers,
       origin: opts.origin ?? ORIGIN,
     };
     const cookies = opts.client ? [...opts.client.cookies] : [];
@@ -124,8 +131,9 @@ export async function device(
 export async function caller(
   base: string,
   client?: TestClient,
+  headers?: Record<string, string>,
 ): Promise<SignalClient> {
-  const c = await SignalClient.open(base, { client });
+  const c = await SignalClient.open(base, { client, headers });
   c.send({
     type: "hello",
     role: "caller",

@@ -57,7 +57,8 @@ Deno.test("log audit: no secret, key, handle, address or body reaches a log line
       const parsed = JSON.parse(line);
       for (const key of Object.keys(parsed)) {
         assert.ok(
-          key === "t" || key === "event" || ALLOWED_FIELDS.has(key),
+          key === "t" || key === "event" || key === "call" ||
+            ALLOWED_FIELDS.has(key),
           `field ${key} is allowed`,
         );
       }

@@ -4,6 +4,7 @@
  * paging, the CSV export, and nothing identifying on either.
  */
 import assert from "node:assert/strict";
+import { callRef } from "../../lib/call_ref.ts";
 import { loadConfig, setConfig } from "../../lib/config.ts";
 import { hmacHex } from "../../lib/crypto/hash.ts";
 import {
@@ -233,7 +234,7 @@ Deno.test("ops: the log table filters by decision and pages by cursor", async ()
   assert.ok(!/<a rel="next"/.test(second.html), "no third page");
   assert.match(second.html, /First page/);
   const ids = (h: string) =>
-    rows(h, "call-log").map((r) => /data-call-id="([^"]+)"/.exec(r)![1]);
+    rows(h, "call-log").map((r) => /data-call-ref="([^"]+)"/.exec(r)![1]);
   assert.equal(new Set([...ids(first.html), ...ids(second.html)]).size, 62);
 
   const declined = await page(op, "/ops?decision=declined");
@@ -275,7 +276,7 @@ Deno.test("ops: CSV export is text/csv, RFC 4180, and filtered", async () => {
   );
   const table = parseCsv(await res.text());
   assert.deepEqual(table[0], [
-    "call_id",
+    "call_ref",
     "started_at",
     "duration_seconds",
     "decision",
@@ -360,5 +361,7 @@ Deno.test("ops: no handle, number, address or SDP on /ops or in the CSV", async 
     assert.ok(!/\b\d{1,3}(\.\d{1,3}){3}\b/.test(text), `${name}: no IPv4`);
     assert.ok(!/v=0|candidate:/.test(text), `${name}: no SDP`);
     assert.ok(!/\+\d{7,}/.test(text), `${name}: no phone number`);
+    assert.ok(!text.includes(callId), `${name}: no raw call id`);
+    assert.ok(text.includes(callRef(callId)), `${name}: the call's reference`);
   }
 });

@@ -16,10 +16,7 @@ import {
 } from "../../lib/store/calls.ts";
 import { keys } from "../../lib/store/keys.ts";
 import { statsKeys } from "../../lib/store/stats.ts";
-import {
-  CALLER_LIMIT_PER_HOUR,
-  HANDLE_LIMIT_PER_HOUR,
-} from "../../lib/voicemail/service.ts";
+import { HANDLE_LIMIT_PER_HOUR } from "../../lib/voicemail/service.ts";
 import { type TestApp, testApp, type TestClient } from "../_helpers/app.ts";
 import { caller, device } from "../_helpers/signal_client.ts";
 import { newWallet } from "../_helpers/wallet.ts";
@@ -123,14 +120,16 @@ function upload(
   call: Call,
   body: unknown,
   token: string | null = call.token,
+  from?: string,
 ) {
-  return c.json<{ callId: string; size: number; error?: string }>(
+  const headers: Record<string, string> = {};
+  if (token !== null) headers["x-reach-call-token"] = token;
+  if (from) headers["x-forwarded-for"] = from;
+  return c.json<
+    { callId: string; size: number; error?: string; message?: string }
+  >(
     `/api/voicemail/${call.callId}`,
-    {
-      method: "POST",
-      body,
-      headers: token === null ? {} : { "x-reach-call-token": token },
-    },
+    { method: "POST", body, headers },
   );
 }
 
@@ -611,48 +610,155 @@ Deno.test("voicemail: retries are idempotent; different bytes are refused", asyn
   assert.equal(await countPrefix(app.kv, keys.voicemailPrefix("fay_vm")), 2);
 });
 
-Deno.test("voicemail: rate limits per caller (5/hour) and per handle (50/hour)", async () => {
-  await using app = await testApp();
+Deno.test("voicemail: limits per address whatever the call, per handle (50/hour)", async () => {
+  await using app = await testApp({
+    REACH_PROXY_HEADER: "x-forwarded-for",
+    REACH_LIMIT_VOICEMAILS_PER_ADDRESS: "5",
+    REACH_VOICEMAIL_QUOTA_COUNT: "1000",
+  });
   const gus = await owner(app, "gus_vm");
   await addKey(gus);
   const c = app.client();
-  const callerHash = rand(32).toHex();
-  for (let i = 0; i < CALLER_LIMIT_PER_HOUR; i++) {
-    const call = await storeCall(app, "gus_vm", "missed", callerHash);
+  // Every call has its own caller hash (a fresh caller token each time):
+  // that used to give a fresh budget; the address does not change.
+  for (let i = 0; i < 5; i++) {
+    const call = await storeCall(app, "gus_vm", "missed");
     assert.equal(
-      (await upload(c, call, envelope(call.callId, "gus_vm"))).status,
+      (await upload(
+        c,
+        call,
+        envelope(call.callId, "gus_vm"),
+        undefined,
+        "203.0.113.5",
+      ))
+        .status,
       201,
       `upload ${i + 1}`,
     );
   }
-  const sixth = await storeCall(app, "gus_vm", "missed", callerHash);
-  const limited = await upload(c, sixth, envelope(sixth.callId, "gus_vm"));
+  const sixth = await storeCall(app, "gus_vm", "missed");
+  const limited = await upload(
+    c,
+    sixth,
+    envelope(sixth.callId, "gus_vm"),
+    undefined,
+    "203.0.113.5",
+  );
   assert.equal(limited.status, 429);
   assert.equal(limited.body.error, "rate_limited");
   const retry = Number(limited.res.headers.get("retry-after"));
   assert.ok(retry >= 1 && retry <= 3600, `retry-after ${retry}`);
+  // Another address is not affected.
+  assert.equal(
+    (await upload(
+      c,
+      sixth,
+      envelope(sixth.callId, "gus_vm"),
+      undefined,
+      "198.51.100.8",
+    ))
+      .status,
+    201,
+  );
 
-  // Other callers still reach gus, up to 50 in the hour in all.
+  // Many addresses reach hal, up to 50 in the hour in all.
   const hal = await owner(app, "hal_vm");
   await addKey(hal);
   for (let i = 0; i < HANDLE_LIMIT_PER_HOUR; i++) {
     const call = await storeCall(app, "hal_vm", "missed");
     assert.equal(
-      (await upload(c, call, envelope(call.callId, "hal_vm"))).status,
+      (await upload(
+        c,
+        call,
+        envelope(call.callId, "hal_vm"),
+        undefined,
+        `10.9.${i}.1`,
+      ))
+        .status,
       201,
       `upload ${i + 1}`,
     );
   }
   const over = await storeCall(app, "hal_vm", "missed");
-  const full = await upload(c, over, envelope(over.callId, "hal_vm"));
+  const full = await upload(
+    c,
+    over,
+    envelope(over.callId, "hal_vm"),
+    undefined,
+    "10.10.0.1",
+  );
   assert.equal(full.status, 429);
   assert.ok(Number(full.res.headers.get("retry-after")) >= 1);
-  // A new caller to another handle is unaffected.
-  const fresh = await storeCall(app, "gus_vm", "missed");
-  assert.equal(
-    (await upload(c, fresh, envelope(fresh.callId, "gus_vm"))).status,
-    201,
+});
+
+Deno.test("voicemail: without the proxy setting, a forged X-Forwarded-For gives no new budget", async () => {
+  await using app = await testApp({ REACH_LIMIT_VOICEMAILS_PER_ADDRESS: "2" });
+  const kim = await owner(app, "kim_vm");
+  await addKey(kim);
+  const c = app.client();
+  const statuses = [];
+  for (let i = 0; i < 3; i++) {
+    const call = await storeCall(app, "kim_vm", "missed");
+    statuses.push(
+      (await upload(
+        c,
+        call,
+        envelope(call.callId, "kim_vm"),
+        undefined,
+        `192.0.2.${i}`,
+      ))
+        .status,
+    );
+  }
+  assert.deepEqual(statuses, [201, 201, 429]);
+});
+
+Deno.test("voicemail: each inbox has a quota of messages and bytes", async () => {
+  await using app = await testApp({
+    REACH_VOICEMAIL_QUOTA_COUNT: "3",
+    REACH_VOICEMAIL_QUOTA_BYTES: String(1024 * 1024),
+  });
+  const lou = await owner(app, "lou_vm");
+  await addKey(lou);
+  const c = app.client();
+  for (let i = 0; i < 3; i++) {
+    const call = await storeCall(app, "lou_vm", "missed");
+    assert.equal(
+      (await upload(c, call, envelope(call.callId, "lou_vm"))).status,
+      201,
+    );
+  }
+  const fourth = await storeCall(app, "lou_vm", "missed");
+  const full = await upload(c, fourth, envelope(fourth.callId, "lou_vm"));
+  assert.equal(full.status, 507);
+  assert.equal(full.body.error, "inbox_full");
+  assert.match(full.body.message!, /full/);
+  assert.equal(await countPrefix(app.kv, keys.voicemailPrefix("lou_vm")), 3);
+
+  // Bytes: a 1 MiB quota holds two ~400 KB messages, not three.
+  const mia = await owner(app, "mia_vm");
+  await addKey(mia);
+  const statuses = [];
+  for (let i = 0; i < 3; i++) {
+    const call = await storeCall(app, "mia_vm", "missed");
+    statuses.push(
+      (await upload(c, call, envelope(call.callId, "mia_vm", rand(300_000))))
+        .status,
+    );
+  }
+  assert.deepEqual(statuses, [201, 201, 507]);
+
+  // Racing uploads cannot overfill it either.
+  const ned = await owner(app, "ned_vm");
+  await addKey(ned);
+  const calls = await Promise.all(
+    Array.from({ length: 8 }, () => storeCall(app, "ned_vm", "missed")),
   );
+  const raced = await Promise.all(
+    calls.map((call) => upload(c, call, envelope(call.callId, "ned_vm"))),
+  );
+  assert.ok(raced.filter((r) => r.status === 201).length <= 3);
+  assert.ok(await countPrefix(app.kv, keys.voicemailPrefix("ned_vm")) <= 3);
 });
 
 Deno.test("voicemail: unread first, then newest; read marking", async () => {

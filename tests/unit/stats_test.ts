@@ -326,7 +326,7 @@ Deno.test("ops: log pages cover every record once; the filter bounds its scan", 
     let pages = 0;
     do {
       const p = await listCallLog(kv, { cursor, limit: 7 });
-      for (const r of p.rows) ids.add(r.callId);
+      for (const r of p.rows) ids.add(r.ref);
       cursor = p.cursor;
       pages++;
     } while (cursor);
