@@ -9,6 +9,8 @@ const ROOT = new URL("../../", import.meta.url);
 
 export interface RunningServer extends AsyncDisposable {
   port: number;
+  /** The server process id (benchmarks read its memory from /proc). */
+  pid: number;
   origin: string;
   /** Everything the process printed so far (stdout and stderr). */
   output(): string;
@@ -69,6 +71,7 @@ export async function startServer(opts: {
   };
   return {
     port,
+    pid: child.pid,
     origin: `http://localhost:${port}`,
     output: () => out,
     stop,
