@@ -10,7 +10,6 @@ import { log } from "../lib/log.ts";
 import type { Bus, BusMessage } from "./bus.ts";
 import { Calls, type Notify } from "./calls.ts";
 import {
-  type ClientMessage,
   type ClientMessageOf,
   CLOSE,
   parseClientFrame,
