@@ -2,8 +2,13 @@
  * Sign-In With Solana, server side: issue a nonce whose every field the
  * server chooses from its own configured origin, then verify the signed
  * message, consume the nonce atomically and open a session.
+ *
+ * Sessions created are limited per client address (signInsPerAddress); only
+ * a sign-in that would otherwise succeed (a good signature on a live nonce)
+ * is counted, so failed attempts spend nothing.
  */
 import type { Config } from "../config.ts";
+import { atMost, spend } from "../limit_check.ts";
 import { consumeNonce, newNonce, storeNonce } from "../store/nonces.ts";
 import { createSession, type Session } from "../store/sessions.ts";
 import { handleOfWallet } from "../store/profiles.ts";
@@ -16,6 +21,8 @@ type AuthConfig = Pick<
   Config,
   "domain" | "origin" | "siwsChainId" | "nonceTtlMs" | "sessionTtlMs"
 >;
+
+type SignInConfig = AuthConfig & Pick<Config, "limits">;
 
 export interface NonceOffer {
   domain: string;
@@ -55,12 +62,18 @@ export type SignInResult =
     sessionId: string;
     session: Session;
   }
-  | { ok: false; code: string; message: string };
+  | { ok: false; code: string; message: string; retryAfterMs?: number };
 
+/**
+ * Verifies a signed sign-in message and opens a session. `client.address` is
+ * the requester's `addressSubject` (lib/client_address.ts): the sessions it
+ * opens are counted against signInsPerAddress.
+ */
 export async function signIn(
   kv: Deno.Kv,
-  config: AuthConfig,
+  config: SignInConfig,
   input: { message: string; signature: string; publicKey: string },
+  client: { address: string },
   now = new Date(),
 ): Promise<SignInResult> {
   const verified = verifySiws(input, {
@@ -78,6 +91,20 @@ export async function signIn(
       code: "unknown_nonce",
       message:
         "This sign-in request has expired or was already used. Please sign in again.",
+    };
+  }
+  // The nonce is spent either way: a refused client signs a fresh one later.
+  const allowed = await spend(kv, config.limits, [
+    { limit: "signInsPerAddress", subject: client.address },
+  ], { now: now.getTime() });
+  if (!allowed.ok) {
+    return {
+      ok: false,
+      code: "rate_limited",
+      message: `Too many sign-ins from your network (${
+        atMost(config.limits, allowed.limit)
+      }).`,
+      retryAfterMs: allowed.retryAfterMs,
     };
   }
   const { id, session } = await createSession(

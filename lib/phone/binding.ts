@@ -6,9 +6,8 @@
  * masked view.
  */
 import type { Config } from "../config.ts";
-import { hmacHex } from "../crypto/hash.ts";
+import { atMost, retryAfterSeconds, retryIn } from "../limit_check.ts";
 import { log } from "../log.ts";
-import { clientKey } from "../rate_limit.ts";
 import {
   bindPhone,
   getPhoneView,
@@ -16,12 +15,17 @@ import {
   unbindPhone,
 } from "../store/phones.ts";
 import { normalizePhone } from "./normalize.ts";
-import { checkVerification, startVerification } from "./otp.ts";
+import {
+  checkVerification,
+  OTP_PER_HANDLE,
+  type OtpLimit,
+  startVerification,
+} from "./otp.ts";
 import { type SmsSender, smsSenderFor } from "./sms.ts";
 
 type PhoneConfig = Pick<
   Config,
-  "sms" | "hmacKey" | "dataKeys" | "phonePeppers"
+  "sms" | "hmacKey" | "dataKeys" | "phonePeppers" | "limits"
 >;
 
 export type Outcome<T> =
@@ -60,36 +64,60 @@ function invalidPhone(message: string): Outcome<never> {
   return { ok: false, status: 400, error: "invalid_phone", message };
 }
 
+/** What each code limit counts, for the refusal's message. */
+function otpLimitMessage(config: PhoneConfig, limit: OtpLimit): string {
+  switch (limit) {
+    case "otpPerAddress":
+      return `Too many codes requested from your network (${
+        atMost(config.limits, limit)
+      }).`;
+    case "otpPerHandleNumber":
+      return `Too many codes requested for this number (${
+        atMost(config.limits, limit)
+      }).`;
+    case "otpPerHandle":
+      return `Too many codes requested by your handle (at most ${OTP_PER_HANDLE} an hour).`;
+    case "otpPerNumber":
+      return `Too many codes have been requested for this number, by everyone together (${
+        atMost(config.limits, limit)
+      }).`;
+  }
+}
+
+/**
+ * Sends a code for the owner's handle and number. `input.address` is the
+ * requester's `addressSubject` (lib/client_address.ts).
+ */
 export async function startBinding(
   kv: Deno.Kv,
   config: PhoneConfig,
-  input: { handle: string; phone: string; remoteHost: string },
+  input: { handle: string; phone: string; address: string },
   now = Date.now(),
 ): Promise<Outcome<{ resendAfterSeconds: number; expiresAt: string }>> {
   const sender = senderFor(config);
   if (!sender) return UNAVAILABLE;
   const n = normalizePhone(input.phone);
   if (!n.ok) return invalidPhone(n.message);
-  const client = await hmacHex(
-    config.hmacKey,
-    "client",
-    clientKey(input.remoteHost),
-  );
-  const started = await startVerification(kv, { hmacKey: config.hmacKey }, {
+  const started = await startVerification(kv, {
+    hmacKey: config.hmacKey,
+    limits: config.limits,
+  }, {
     handle: input.handle,
     e164: n.e164,
-    clientKey: client,
+    address: input.address,
     now,
   });
   if (!started.ok) {
-    const seconds = Math.max(1, Math.ceil(started.retryAfterMs / 1000));
+    const seconds = retryAfterSeconds(started.retryAfterMs);
     return {
       ok: false,
       status: 429,
       error: started.code,
       message: started.code === "cooldown"
         ? `A code was just sent. You can ask for another in ${seconds} seconds.`
-        : "Too many codes requested. Please try again later.",
+        : `${otpLimitMessage(config, started.limit)} Try again ${
+          retryIn(started.retryAfterMs)
+        }.`,
       retryAfterSeconds: seconds,
     };
   }

@@ -1,44 +1,72 @@
 /**
- * Contact discovery: a signed-in person asks which of up to 500 numbers
- * belong to owners who chose to be findable. Server-mediated: the numbers are
- * seen while answering, hashed for the lookup, and neither stored nor logged.
+ * Contact discovery: a signed-in person with a handle asks which of up to
+ * 500 numbers belong to owners who chose to be findable. Server-mediated: the
+ * numbers are seen while answering, hashed for the lookup, and neither stored
+ * nor logged.
  *
- * Limits, per account and per isolate: a bucket of 1 000 numbers, refilled
- * at 1 000 numbers an hour; a request costs one token per number asked.
+ * Limits, in KV so every isolate shares them (lib/limits.ts): numbers looked
+ * up per client address (discoveryPerAddress), per handle
+ * (discoveryPerHandle) and by everyone together (discoveryGlobal). A request
+ * costs one per number asked, valid or not; the requester's own budgets are
+ * counted first, the global one last.
  */
 import type { Config } from "../config.ts";
+import {
+  atMost,
+  retryAfterSeconds,
+  retryIn,
+  spend,
+  type SpendResult,
+} from "../limit_check.ts";
 import { log } from "../log.ts";
-import { TokenBucketLimiter } from "../rate_limit.ts";
 import { lookupDiscoverable } from "../store/phones.ts";
 import type { Outcome } from "./binding.ts";
 import { normalizePhone } from "./normalize.ts";
 
 export const DISCOVERY_MAX_PER_REQUEST = 500;
-export const DISCOVERY_BUCKET = 1000;
-export const DISCOVERY_REFILL_PER_HOUR = 1000;
 
-export const discoveryLimiter = new TokenBucketLimiter({
-  capacity: DISCOVERY_BUCKET,
-  refillPerSecond: DISCOVERY_REFILL_PER_HOUR / 3600,
-  maxKeys: 50_000,
-});
+/** The subject of the global cap. */
+const EVERYONE = "all";
+
+function refusal(
+  config: Pick<Config, "limits">,
+  r: Extract<SpendResult, { ok: false }>,
+  asked: number,
+): string {
+  const words = atMost(config.limits, r.limit);
+  if (asked > r.max) {
+    return `This asks about ${asked} numbers, more than the limit allows at once (${words}); ask about fewer.`;
+  }
+  const when = `Try again ${retryIn(r.retryAfterMs)}.`;
+  switch (r.limit) {
+    case "discoveryPerHandle":
+      return `Your handle has looked up too many numbers (${words}). ${when}`;
+    case "discoveryGlobal":
+      return `Reach is answering too many number lookups right now (${words} for everyone together). ${when}`;
+    default:
+      return `Too many numbers looked up from your network (${words}). ${when}`;
+  }
+}
 
 export async function discover(
   kv: Deno.Kv,
-  config: Pick<Config, "phonePeppers">,
-  account: string,
+  config: Pick<Config, "phonePeppers" | "limits">,
+  who: { handle: string; address: string },
   phones: string[],
   now = Date.now(),
 ): Promise<Outcome<{ matches: { phone: string; handle: string }[] }>> {
-  const take = discoveryLimiter.take(account, now, phones.length);
-  if (!take.ok) {
+  const allowed = await spend(kv, config.limits, [
+    { limit: "discoveryPerAddress", subject: who.address },
+    { limit: "discoveryPerHandle", subject: who.handle },
+    { limit: "discoveryGlobal", subject: EVERYONE },
+  ], { cost: phones.length, now });
+  if (!allowed.ok) {
     return {
       ok: false,
       status: 429,
       error: "rate_limited",
-      message:
-        `You have looked up many numbers recently. Try again in ${take.retryAfterSeconds} seconds.`,
-      retryAfterSeconds: take.retryAfterSeconds,
+      message: refusal(config, allowed, phones.length),
+      retryAfterSeconds: retryAfterSeconds(allowed.retryAfterMs),
     };
   }
   const wanted = new Set<string>();

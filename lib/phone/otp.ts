@@ -7,13 +7,24 @@
  *                      pending + wrong code      -> attempts + 1; the 5th
  *                                                   wrong code burns it
  *
+ * Codes sent are limited (lib/limits.ts) per requesting address
+ * (otpPerAddress), per (handle, number) (otpPerHandleNumber), per handle
+ * across numbers (OTP_PER_HANDLE) and, higher, per number whoever asks
+ * (otpPerNumber). The shared per-number cap is counted last, so a request
+ * refused by its own budgets spends none of it, and strangers asking for
+ * someone's number spend their own (handle, number) budgets, never the
+ * owner's.
+ *
  * Neither the number nor the code is stored in clear: the record's key holds
  * an HMAC of the number, the record holds a salted HMAC of the code, and the
- * rate-limit counters are keyed by the same number HMAC and by an HMAC of the
- * client key. Every write is an atomic check on the version read, so two
- * concurrent guesses cannot both spend the same attempt.
+ * rate-limit counters are keyed by the same number HMAC and by the keyed hash
+ * of the client's address. Every write is an atomic check on the version
+ * read, so two concurrent guesses cannot both spend the same attempt.
  */
 import { hmacHex } from "../crypto/hash.ts";
+import { type Charge, spend } from "../limit_check.ts";
+import { log } from "../log.ts";
+import { defaultLimits, type LimitName, type Limits } from "../limits.ts";
 import { keys } from "../store/keys.ts";
 import { hitRate } from "../store/rate.ts";
 
@@ -25,11 +36,12 @@ export const CODE_TTL_MS = 10 * 60_000;
 export const RESEND_COOLDOWN_MS = 60_000;
 /** Wrong codes allowed before the code is burned. */
 export const MAX_ATTEMPTS = 5;
-/** Fixed-window limits on codes sent, per hour. */
-export const RATE_WINDOW_MS = 3600_000;
-export const LIMIT_PER_NUMBER = 5;
-export const LIMIT_PER_HANDLE = 10;
-export const LIMIT_PER_CLIENT = 20;
+/**
+ * Codes one handle may have sent per hour, to all its numbers together.
+ * (Not yet a setting in lib/limits.ts.)
+ */
+export const OTP_PER_HANDLE = 10;
+export const OTP_PER_HANDLE_WINDOW_MS = 3600_000;
 
 /** What KV holds per (handle, number). */
 export interface OtpRecord {
@@ -48,11 +60,29 @@ export interface OtpRecord {
 export interface OtpKeys {
   /** The server's 32-byte HMAC key (config.hmacKey). */
   hmacKey: Uint8Array;
+  /** config.limits; the defaults when absent. */
+  limits?: Limits;
 }
+
+/** Which budget refused a code. */
+export type OtpLimit =
+  | Extract<
+    LimitName,
+    "otpPerAddress" | "otpPerHandleNumber" | "otpPerNumber"
+  >
+  | "otpPerHandle";
 
 export type StartResult =
   | { ok: true; code: string; resendAfterMs: number; expiresAt: number }
-  | { ok: false; code: "cooldown" | "rate_limited"; retryAfterMs: number };
+  | { ok: false; code: "cooldown"; retryAfterMs: number }
+  | {
+    ok: false;
+    code: "rate_limited";
+    retryAfterMs: number;
+    limit: OtpLimit;
+    /** The refusing limit's value. */
+    max: number;
+  };
 
 export type CheckResult =
   | { ok: true }
@@ -116,15 +146,16 @@ function timingSafeEqualHex(a: string, b: string): boolean {
 /**
  * Issues a new code for (handle, number), unless one was issued less than a
  * minute ago or a rate limit says no. The caller delivers `code` (and must
- * not log it). `clientKey` is an opaque identifier of the requester (e.g. an
- * HMAC of its address); it is hashed again before it is used in a key.
+ * not log it). `address` is the requester's `addressSubject` (a keyed hash of
+ * its address, lib/client_address.ts), never the address itself.
  */
 export async function startVerification(
   kv: Deno.Kv,
   secrets: OtpKeys,
-  input: { handle: string; e164: string; clientKey: string; now?: number },
+  input: { handle: string; e164: string; address: string; now?: number },
 ): Promise<StartResult> {
   const now = input.now ?? Date.now();
+  const limits = secrets.limits ?? defaultLimits();
   const phoneHash = await otpPhoneHash(secrets.hmacKey, input.e164);
   const key = keys.phoneOtp(input.handle, phoneHash);
 
@@ -137,22 +168,51 @@ export async function startVerification(
   const wait = cooling(entry.value);
   if (wait > 0) return { ok: false, code: "cooldown", retryAfterMs: wait };
 
-  // The broadest subject first: a refused client spends nobody else's budget.
-  const clientHash = await hmacHex(
-    secrets.hmacKey,
-    "otp-client",
-    input.clientKey,
-  );
-  const limits: [string, string, number][] = [
-    ["otp_client", clientHash, LIMIT_PER_CLIENT],
-    ["otp_handle", input.handle, LIMIT_PER_HANDLE],
-    ["otp_number", phoneHash, LIMIT_PER_NUMBER],
+  // The requester's own budgets first, the number's shared cap last: a
+  // request refused by its own budget spends nobody else's.
+  const own: Charge[] = [
+    { limit: "otpPerAddress", subject: input.address },
+    { limit: "otpPerHandleNumber", subject: `${input.handle}:${phoneHash}` },
   ];
-  for (const [scope, subject, limit] of limits) {
-    const r = await hitRate(kv, scope, subject, limit, RATE_WINDOW_MS, now);
-    if (!r.ok) {
-      return { ok: false, code: "rate_limited", retryAfterMs: r.retryAfterMs };
-    }
+  const first = await spend(kv, limits, own, { now });
+  if (!first.ok) {
+    return {
+      ok: false,
+      code: "rate_limited",
+      retryAfterMs: first.retryAfterMs,
+      limit: first.limit as OtpLimit,
+      max: first.max,
+    };
+  }
+  const perHandle = await hitRate(
+    kv,
+    "otpPerHandle",
+    input.handle,
+    OTP_PER_HANDLE,
+    OTP_PER_HANDLE_WINDOW_MS,
+    now,
+  );
+  if (!perHandle.ok) {
+    log("rate_limited", { kind: "otpPerHandle" });
+    return {
+      ok: false,
+      code: "rate_limited",
+      retryAfterMs: perHandle.retryAfterMs,
+      limit: "otpPerHandle",
+      max: OTP_PER_HANDLE,
+    };
+  }
+  const shared = await spend(kv, limits, [
+    { limit: "otpPerNumber", subject: phoneHash },
+  ], { now });
+  if (!shared.ok) {
+    return {
+      ok: false,
+      code: "rate_limited",
+      retryAfterMs: shared.retryAfterMs,
+      limit: "otpPerNumber",
+      max: shared.max,
+    };
   }
 
   for (;;) {

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { app } from "../../lib/app.ts";
 import { requireSession } from "../../lib/guards.ts";
 import { json, jsonError, readJson } from "../../lib/http.ts";
+import { requestAddress } from "../../lib/limit_check.ts";
 import {
   discover,
   DISCOVERY_MAX_PER_REQUEST,
@@ -16,21 +17,31 @@ const Body = z.strictObject({
   ),
 });
 
-/** Which of these numbers belong to owners who chose to be findable. */
+/**
+ * Which of these numbers belong to owners who chose to be findable. Only a
+ * signed-in person with a handle may ask (401 signed out, 409 no handle), so
+ * fresh keys cannot each bring a fresh budget.
+ */
 export const handler: Handlers<unknown, State> = {
   async POST(req, ctx) {
     const auth = requireSession(ctx.state);
     if (auth.error) return auth.error;
+    const handle = ctx.state.handle;
+    if (!handle) {
+      return jsonError(
+        409,
+        "no_handle",
+        "Claim a handle first: looking up numbers needs one.",
+      );
+    }
     // 500 numbers of up to 64 characters fit well within 64 KiB.
     const body = await readJson(req, Body, 64 * 1024);
     if ("error" in body) return body.error;
     const { kv, config } = await app();
-    const r = await discover(
-      kv,
-      config,
-      auth.session.publicKey,
-      body.data.phones,
-    );
+    const r = await discover(kv, config, {
+      handle,
+      address: await requestAddress(req, ctx.remoteAddr, config),
+    }, body.data.phones);
     if (!r.ok) {
       return jsonError(r.status, r.error, r.message, {
         headers: { "retry-after": String(r.retryAfterSeconds ?? 60) },

@@ -1,34 +1,36 @@
 /**
  * GET /api/ice: the ICE servers (and short-lived TURN credentials) a browser
- * needs for a call. Anyone may ask, so each client address is rate-limited
- * in this isolate's memory; the address is never logged or stored.
+ * needs for a call. Anyone may ask, so each client address is limited
+ * (iceRequestsPerAddress, a minute, counted in KV so every isolate shares
+ * it); the address is never logged or stored, only its keyed hash counts.
  */
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../lib/app.ts";
 import { json, jsonError } from "../../lib/http.ts";
+import {
+  atMost,
+  rateLimited,
+  requestAddress,
+  spend,
+} from "../../lib/limit_check.ts";
 import { log } from "../../lib/log.ts";
-import { clientKey, TokenBucketLimiter } from "../../lib/rate_limit.ts";
 import { iceServersFor, TurnUnavailableError } from "../../lib/turn.ts";
 
-/** 30 requests a minute per client (IPv4 address or IPv6 /64), bursts of 10. */
-export const iceLimiter = new TokenBucketLimiter({
-  capacity: 10,
-  refillPerSecond: 0.5,
-  maxKeys: 10_000,
-});
-
 export const handler: Handlers = {
-  async GET(_req, ctx) {
-    const verdict = iceLimiter.take(clientKey(ctx.remoteAddr.hostname));
+  async GET(req, ctx) {
+    const { config, kv } = await app();
+    const verdict = await spend(kv, config.limits, [{
+      limit: "iceRequestsPerAddress",
+      subject: await requestAddress(req, ctx.remoteAddr, config),
+    }]);
     if (!verdict.ok) {
-      return jsonError(
-        429,
-        "rate_limited",
-        `Too many requests for ICE servers; try again in ${verdict.retryAfterSeconds} s.`,
-        { headers: { "retry-after": String(verdict.retryAfterSeconds) } },
+      return rateLimited(
+        `Too many requests for ICE servers from your network (${
+          atMost(config.limits, verdict.limit)
+        }).`,
+        verdict.retryAfterMs,
       );
     }
-    const { config } = await app();
     try {
       return json(await iceServersFor(config.ice), {
         headers: { "cache-control": "no-store" },

@@ -5,8 +5,11 @@ import freshConfig from "../../fresh.config.ts";
 import manifest from "../../fresh.gen.ts";
 import { loadConfig, setConfig } from "../../lib/config.ts";
 import { setLogSink } from "../../lib/log.ts";
-import { iceLimiter } from "../../routes/api/ice.ts";
+import { addressSubject } from "../../lib/client_address.ts";
+import { LIMITS } from "../../lib/limits.ts";
+import { rateCount } from "../../lib/store/rate.ts";
 import { ORIGIN, TEST_ENV, testApp } from "../_helpers/app.ts";
+import { inOneWindow } from "../_helpers/limit_window.ts";
 import {
   DOUBLE_KEY_ID,
   DOUBLE_STUN_URLS,
@@ -38,7 +41,6 @@ function useCloudflare(apiBase: string, extra: Record<string, string> = {}) {
 Deno.test("ice: cloudflare gets exactly the documented request; its answer passes through", async () => {
   await using app = await testApp();
   await using cf = startCloudflareDouble();
-  iceLimiter.clear();
   useCloudflare(cf.apiBase, { REACH_TURN_TTL_SECONDS: "900" });
   const { status, body, res } = await app.client().json<IceBody>("/api/ice");
   assert.equal(status, 200);
@@ -80,7 +82,6 @@ Deno.test("ice: cloudflare gets exactly the documented request; its answer passe
 Deno.test("ice: configured STUN urls are merged into the cloudflare answer", async () => {
   await using app = await testApp();
   await using cf = startCloudflareDouble();
-  iceLimiter.clear();
   useCloudflare(cf.apiBase, {
     REACH_STUN_URLS:
       "stun:stun.reach.example:3478,stun:stun.cloudflare.com:3478",
@@ -99,7 +100,6 @@ Deno.test("ice: a failing cloudflare gives 503 turn_unavailable with the JSON er
   await using app = await testApp();
   await using cf = startCloudflareDouble();
   for (const mode of ["401", "500", "not_json", "bad_shape"] as const) {
-    iceLimiter.clear();
     cf.mode = mode;
     useCloudflare(cf.apiBase);
     const { status, body, res } = await app.client().json<IceBody>("/api/ice");
@@ -111,7 +111,6 @@ Deno.test("ice: a failing cloudflare gives 503 turn_unavailable with the JSON er
   }
   // A wrong token is refused by the double itself: also 503, never 401.
   cf.mode = "ok";
-  iceLimiter.clear();
   useCloudflare(cf.apiBase, { REACH_CF_TURN_API_TOKEN: "wrong-token" });
   const wrong = await app.client().json<IceBody>("/api/ice");
   assert.equal(wrong.status, 503);
@@ -121,7 +120,6 @@ Deno.test("ice: a failing cloudflare gives 503 turn_unavailable with the JSON er
 
 Deno.test("ice: coturn answer carries REST credentials the secret verifies", async () => {
   await using app = await testApp();
-  iceLimiter.clear();
   setConfig(loadConfig({
     ...TEST_ENV,
     REACH_TURN_PROVIDER: "coturn",
@@ -150,7 +148,6 @@ Deno.test("ice: coturn answer carries REST credentials the secret verifies", asy
 
 Deno.test("ice: stun provider answers the STUN list and the ttl", async () => {
   await using app = await testApp();
-  iceLimiter.clear();
   // The test config: stun provider, no STUN urls (host candidates need none).
   const none = await app.client().json<IceBody>("/api/ice");
   assert.equal(none.status, 200);
@@ -170,7 +167,6 @@ Deno.test("ice: stun provider answers the STUN list and the ttl", async () => {
 
 Deno.test("ice: only GET is allowed", async () => {
   await using app = await testApp();
-  iceLimiter.clear();
   const { status, body } = await app.client().json("/api/ice", {
     method: "POST",
   });
@@ -178,29 +174,60 @@ Deno.test("ice: only GET is allowed", async () => {
   assert.equal(body.error, "method_not_allowed");
 });
 
-Deno.test("ice: a client is limited to a burst of 10, then 429 with Retry-After; others are not", async () => {
-  await using app = await testApp();
-  iceLimiter.clear();
-  const c = app.client();
-  for (let i = 0; i < 10; i++) {
-    assert.equal((await c.json("/api/ice")).status, 200, `request ${i + 1}`);
-  }
-  const limited = await c.json<IceBody>("/api/ice");
-  assert.equal(limited.status, 429);
-  assert.equal(limited.body.error, "rate_limited");
-  assert.equal(typeof limited.body.message, "string");
-  const retry = Number(limited.res.headers.get("retry-after"));
-  assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= 2, `${retry}`);
+const ICE_WINDOW_MS = LIMITS.iceRequestsPerAddress.windowMs;
 
-  // Another client address has its own bucket.
-  const h = await createHandler(manifest, freshConfig);
-  const other = await h(new Request(`${ORIGIN}/api/ice`), {
-    remoteAddr: { transport: "tcp", hostname: "192.0.2.55", port: 50000 },
-    completed: Promise.resolve(),
-  } as unknown as Deno.ServeHandlerInfo);
-  assert.equal(other.status, 200);
-  await other.body?.cancel();
-});
+Deno.test("ice: 30 requests a minute per address, counted in KV; then 429 with Retry-After; other addresses are not", () =>
+  inOneWindow(ICE_WINDOW_MS, async () => {
+    await using app = await testApp({ REACH_LIMIT_ICE_PER_ADDRESS: "30" });
+    const c = app.client();
+    for (let i = 0; i < 30; i++) {
+      assert.equal((await c.json("/api/ice")).status, 200, `request ${i + 1}`);
+    }
+    // The count lives in KV (shared by every isolate), under the address's
+    // keyed hash, never the address.
+    const subject = await addressSubject(app.config, "127.0.0.1");
+    assert.equal(
+      await rateCount(app.kv, "iceRequestsPerAddress", subject, ICE_WINDOW_MS),
+      30,
+    );
+    const limited = await c.json<IceBody>("/api/ice");
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body.error, "rate_limited");
+    assert.deepEqual(Object.keys(limited.body).sort(), ["error", "message"]);
+    assert.match(limited.body.message!, /at most 30 a minute/);
+    const retry = Number(limited.res.headers.get("retry-after"));
+    assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= 61, `${retry}`);
+    // Without REACH_PROXY_HEADER a forged X-Forwarded-For changes nothing.
+    const forged = await app.client({
+      headers: { "x-forwarded-for": "198.51.100.9" },
+    }).json("/api/ice");
+    assert.equal(forged.status, 429);
+
+    // Another client address has its own budget.
+    const h = await createHandler(manifest, freshConfig);
+    const other = await h(new Request(`${ORIGIN}/api/ice`), {
+      remoteAddr: { transport: "tcp", hostname: "192.0.2.55", port: 50000 },
+      completed: Promise.resolve(),
+    } as unknown as Deno.ServeHandlerInfo);
+    assert.equal(other.status, 200);
+    await other.body?.cancel();
+  }));
+
+Deno.test("ice: behind a trusted proxy each forwarded address has its own budget", () =>
+  inOneWindow(ICE_WINDOW_MS, async () => {
+    await using app = await testApp({
+      REACH_LIMIT_ICE_PER_ADDRESS: "2",
+      REACH_PROXY_HEADER: "x-forwarded-for",
+    });
+    const from = (xff: string) =>
+      app.client({ headers: { "x-forwarded-for": xff } }).json("/api/ice");
+    assert.equal((await from("198.51.100.1")).status, 200);
+    assert.equal((await from("198.51.100.1")).status, 200);
+    assert.equal((await from("198.51.100.1")).status, 429);
+    // The proxy appends the real address last; earlier entries are the client's.
+    assert.equal((await from("203.0.113.1, 198.51.100.1")).status, 429);
+    assert.equal((await from("198.51.100.2")).status, 200);
+  }));
 
 Deno.test("ice: no token, secret or credential reaches a log line", async () => {
   await using app = await testApp();
@@ -208,7 +235,6 @@ Deno.test("ice: no token, secret or credential reaches a log line", async () => 
   const lines: string[] = [];
   const prev = setLogSink((l) => lines.push(l));
   try {
-    iceLimiter.clear();
     useCloudflare(cf.apiBase);
     assert.equal((await app.client().json("/api/ice")).status, 200);
     cf.mode = "500";

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { loadConfig, setConfig } from "../../lib/config.ts";
 import { setLogSink } from "../../lib/log.ts";
-import { discoveryLimiter } from "../../lib/phone/discovery.ts";
 import {
   TEST_ENV,
   type TestApp,
   testApp,
   type TestClient,
 } from "../_helpers/app.ts";
+import { inOneWindow } from "../_helpers/limit_window.ts";
 import { newWallet } from "../_helpers/wallet.ts";
 
 /** Collects what the development SMS provider prints (the code's only way out). */
@@ -48,7 +48,6 @@ async function bind(c: TestClient, phone: string, out: string[]) {
 
 Deno.test("phone: bind with a code, stay hidden until opted in, then be found; unbind", async () => {
   await using app = await testApp();
-  discoveryLimiter.clear();
   const out = captureConsole();
   const logs: string[] = [];
   setLogSink((l) => logs.push(l));
@@ -95,8 +94,7 @@ Deno.test("phone: bind with a code, stay hidden until opted in, then be found; u
       "no number on the public profile",
     );
 
-    const bob = app.client();
-    await bob.signIn(newWallet());
+    const bob = await owner(app, "bob_finder");
     const ask = {
       method: "POST",
       body: { phones: ["+44 7911 123456", "+33 6 12 34 56 78", "nonsense"] },
@@ -220,48 +218,66 @@ Deno.test("phone: bad numbers, resend cool-down, and no provider are clear refus
   }
 });
 
-Deno.test("discovery: signed in only, 500 numbers a request, a token bucket per account", async () => {
-  await using app = await testApp();
-  discoveryLimiter.clear();
-  const anon = await app.client().json("/api/discover", {
-    method: "POST",
-    body: { phones: ["+447911123456"] },
-  });
-  assert.equal(anon.status, 401);
-  const c = app.client();
-  await c.signIn(newWallet());
-  const many = Array.from(
-    { length: 500 },
-    (_, i) => `+4479110${String(i).padStart(5, "0")}`,
-  );
-  const tooMany = await c.json("/api/discover", {
-    method: "POST",
-    body: { phones: [...many, "+447911199999"] },
-  });
-  assert.equal(tooMany.status, 400);
-  assert.equal(
-    (await c.json("/api/discover", { method: "POST", body: { phones: many } }))
-      .status,
-    200,
-  );
-  assert.equal(
-    (await c.json("/api/discover", { method: "POST", body: { phones: many } }))
-      .status,
-    200,
-  );
-  const spent = await c.json("/api/discover", {
-    method: "POST",
-    body: { phones: many },
-  });
-  assert.equal(spent.status, 429);
-  assert.equal(spent.body.error, "rate_limited");
-  assert.ok(Number(spent.res.headers.get("retry-after")) > 0);
-  // Another account has its own bucket.
-  const d = app.client();
-  await d.signIn(newWallet());
-  assert.equal(
-    (await d.json("/api/discover", { method: "POST", body: { phones: many } }))
-      .status,
-    200,
-  );
-});
+Deno.test("discovery: signed in with a handle only, 500 numbers a request, a budget per address in KV", () =>
+  // The budget is counted in hourly windows: see inOneWindow.
+  inOneWindow(3600_000, async () => {
+    await using app = await testApp({
+      REACH_LIMIT_DISCOVERY_PER_ADDRESS: "1000",
+    });
+    const anon = await app.client().json("/api/discover", {
+      method: "POST",
+      body: { phones: ["+447911123456"] },
+    });
+    assert.equal(anon.status, 401);
+    const noHandle = app.client();
+    await noHandle.signIn(newWallet());
+    const refused = await noHandle.json("/api/discover", {
+      method: "POST",
+      body: { phones: ["+447911123456"] },
+    });
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error, "no_handle");
+    const c = await owner(app, "disc_asker");
+    const many = Array.from(
+      { length: 500 },
+      (_, i) => `+4479110${String(i).padStart(5, "0")}`,
+    );
+    const tooMany = await c.json("/api/discover", {
+      method: "POST",
+      body: { phones: [...many, "+447911199999"] },
+    });
+    assert.equal(tooMany.status, 400);
+    assert.equal(
+      (await c.json("/api/discover", {
+        method: "POST",
+        body: { phones: many },
+      }))
+        .status,
+      200,
+    );
+    assert.equal(
+      (await c.json("/api/discover", {
+        method: "POST",
+        body: { phones: many },
+      }))
+        .status,
+      200,
+    );
+    const spent = await c.json("/api/discover", {
+      method: "POST",
+      body: { phones: many },
+    });
+    assert.equal(spent.status, 429);
+    assert.equal(spent.body.error, "rate_limited");
+    assert.ok(Number(spent.res.headers.get("retry-after")) > 0);
+    // Another account from the same address shares the address's budget.
+    const d = await owner(app, "disc_asker_2");
+    assert.equal(
+      (await d.json("/api/discover", {
+        method: "POST",
+        body: { phones: many },
+      }))
+        .status,
+      429,
+    );
+  }));

@@ -1,33 +1,40 @@
 import assert from "node:assert/strict";
+import { addressSubject } from "../../lib/client_address.ts";
+import { defaultLimits, LIMITS } from "../../lib/limits.ts";
 import {
   checkVerification,
   CODE_TTL_MS,
   generateCode,
-  LIMIT_PER_CLIENT,
-  LIMIT_PER_HANDLE,
-  LIMIT_PER_NUMBER,
   MAX_ATTEMPTS,
-  RATE_WINDOW_MS,
+  OTP_PER_HANDLE,
   RESEND_COOLDOWN_MS,
   startVerification,
 } from "../../lib/phone/otp.ts";
 import { withKv } from "../_helpers/kv.ts";
 
-const SECRETS = { hmacKey: new Uint8Array(32).fill(7) };
+/** The code limits at their defaults: 5 per (handle, number), 20 per number, 10 per address. */
+const LIMITS_NOW = defaultLimits();
+const SECRETS = { hmacKey: new Uint8Array(32).fill(7), limits: LIMITS_NOW };
+const PER_HANDLE_NUMBER = LIMITS_NOW.otpPerHandleNumber;
+const PER_NUMBER = LIMITS_NOW.otpPerNumber;
+const PER_ADDRESS = LIMITS_NOW.otpPerAddress;
+const RATE_WINDOW_MS = LIMITS.otpPerNumber.windowMs;
 /** The start of an hour, so every fixed rate window starts fresh here. */
 const T0 = Date.UTC(2026, 10, 5, 12, 0, 0);
 const NUMBER = "+447700900123";
 const HANDLE = "nora";
-const CLIENT = "client-hash-aaaa";
+const CLIENT_IP = "203.0.113.7";
+/** What routes pass: the keyed hash of the client's address. */
+const CLIENT = await addressSubject(SECRETS, CLIENT_IP);
 
 async function start(
   kv: Deno.Kv,
-  o: { handle?: string; e164?: string; clientKey?: string; now?: number } = {},
+  o: { handle?: string; e164?: string; address?: string; now?: number } = {},
 ) {
   return await startVerification(kv, SECRETS, {
     handle: o.handle ?? HANDLE,
     e164: o.e164 ?? NUMBER,
-    clientKey: o.clientKey ?? CLIENT,
+    address: o.address ?? CLIENT,
     now: o.now ?? T0,
   });
 }
@@ -234,71 +241,151 @@ Deno.test("otp: cool-downs refused do not spend rate-limit budget", () =>
       const r = await start(kv, { now: T0 + i });
       assert.equal(r.ok ? "ok" : r.code, "cooldown");
     }
-    // 4 more sends (one a minute) fit this number's hourly budget of 5.
-    for (let i = 1; i < LIMIT_PER_NUMBER; i++) {
+    // 4 more sends (one a minute) fit this (handle, number)'s hourly budget of 5.
+    for (let i = 1; i < PER_HANDLE_NUMBER; i++) {
       await started(kv, { now: T0 + i * RESEND_COOLDOWN_MS });
     }
   }));
 
-Deno.test("otp: at most 5 codes per number per hour, whoever asks", () =>
+Deno.test("otp: at most 5 codes per (handle, number) per hour; its other numbers are unaffected", () =>
   withKv(async (kv) => {
-    for (let i = 0; i < LIMIT_PER_NUMBER; i++) {
-      await started(kv, { handle: `h${i}`, clientKey: `c${i}` });
+    for (let i = 0; i < PER_HANDLE_NUMBER; i++) {
+      await started(kv, { now: T0 + i * RESEND_COOLDOWN_MS });
     }
-    const r = await start(kv, {
-      handle: "fresh",
-      clientKey: "fresh",
-      now: T0 + 1000,
-    });
-    assert.deepEqual(r, {
+    const at = T0 + PER_HANDLE_NUMBER * RESEND_COOLDOWN_MS;
+    assert.deepEqual(await start(kv, { now: at }), {
       ok: false,
       code: "rate_limited",
-      retryAfterMs: RATE_WINDOW_MS - 1000,
+      retryAfterMs: RATE_WINDOW_MS - (at - T0),
+      limit: "otpPerHandleNumber",
+      max: PER_HANDLE_NUMBER,
     });
+    await started(kv, { e164: "+447700900124", now: at });
+    await started(kv, { now: T0 + RATE_WINDOW_MS });
+  }));
+
+Deno.test("otp: strangers asking for the owner's number spend their own budgets, not the owner's", () =>
+  withKv(async (kv) => {
+    // Three other handles, each from its own address, ask for the owner's
+    // number until their own (handle, number) budgets are spent.
+    for (let s = 0; s < 3; s++) {
+      const handle = `stranger${s}`;
+      const address = `stranger-address-${s}`;
+      for (let i = 0; i < PER_HANDLE_NUMBER; i++) {
+        await started(kv, {
+          handle,
+          address,
+          now: T0 + i * RESEND_COOLDOWN_MS,
+        });
+      }
+      const r = await start(kv, {
+        handle,
+        address,
+        now: T0 + PER_HANDLE_NUMBER * RESEND_COOLDOWN_MS,
+      });
+      assert.equal(
+        r.ok ? "ok" : r.code === "rate_limited" && r.limit,
+        "otpPerHandleNumber",
+      );
+    }
+    // 15 codes were sent to the number; the owner still gets one.
+    await started(kv, { now: T0 + 10 * RESEND_COOLDOWN_MS });
+  }));
+
+Deno.test("otp: at most 20 codes per number per hour, whoever asks", () =>
+  withKv(async (kv) => {
+    const handles = PER_NUMBER / PER_HANDLE_NUMBER;
+    for (let h = 0; h < handles; h++) {
+      for (let i = 0; i < PER_HANDLE_NUMBER; i++) {
+        await started(kv, {
+          handle: `h${h}`,
+          address: `c${h}`,
+          now: T0 + i * RESEND_COOLDOWN_MS,
+        });
+      }
+    }
+    const at = T0 + PER_HANDLE_NUMBER * RESEND_COOLDOWN_MS;
+    assert.deepEqual(
+      await start(kv, { handle: "fresh", address: "fresh", now: at }),
+      {
+        ok: false,
+        code: "rate_limited",
+        retryAfterMs: RATE_WINDOW_MS - (at - T0),
+        limit: "otpPerNumber",
+        max: PER_NUMBER,
+      },
+    );
     // Another number is unaffected; the next hour the number may try again.
-    await started(kv, { handle: "fresh", e164: "+447700900999" });
+    await started(kv, { handle: "fresh2", e164: "+447700900999", now: at });
     await started(kv, {
-      handle: "fresh2",
-      clientKey: "fresh",
+      handle: "fresh3",
+      address: "fresh",
       now: T0 + RATE_WINDOW_MS,
     });
   }));
 
-Deno.test("otp: at most 10 codes per handle per hour", () =>
+Deno.test("otp: at most 10 codes per handle per hour, across its numbers", () =>
   withKv(async (kv) => {
-    for (let i = 0; i < LIMIT_PER_HANDLE; i++) {
+    for (let i = 0; i < OTP_PER_HANDLE; i++) {
       await started(kv, {
         e164: `+4477009001${String(i).padStart(2, "0")}`,
-        clientKey: `c${i}`,
+        address: `c${i}`,
       });
     }
-    const r = await start(kv, { e164: "+447700900199", clientKey: "fresh" });
-    assert.equal(r.ok ? "ok" : r.code, "rate_limited");
+    const r = await start(kv, { e164: "+447700900199", address: "fresh" });
+    assert.equal(
+      r.ok ? "ok" : r.code === "rate_limited" && r.limit,
+      "otpPerHandle",
+    );
     await started(kv, {
       handle: "other",
       e164: "+447700900199",
-      clientKey: "fresh",
+      address: "fresh",
     });
   }));
 
-Deno.test("otp: at most 20 codes per client per hour", () =>
+Deno.test("otp: at most 10 codes per client address per hour", () =>
   withKv(async (kv) => {
-    for (let i = 0; i < LIMIT_PER_CLIENT; i++) {
+    for (let i = 0; i < PER_ADDRESS; i++) {
       await started(kv, {
         handle: `h${i}`,
         e164: `+4477009002${String(i).padStart(2, "0")}`,
       });
     }
     const r = await start(kv, { handle: "fresh", e164: "+447700900299" });
-    assert.equal(r.ok ? "ok" : r.code, "rate_limited");
+    assert.equal(
+      r.ok ? "ok" : r.code === "rate_limited" && r.limit,
+      "otpPerAddress",
+    );
     await started(kv, {
       handle: "fresh",
       e164: "+447700900299",
-      clientKey: "another-client",
+      address: "another-client",
     });
   }));
 
-Deno.test("otp: KV holds neither the number nor the code (nor the client key) in clear", () =>
+Deno.test("otp: a request refused by its own budgets spends none of the number's shared cap", () =>
+  withKv(async (kv) => {
+    const limits = { ...LIMITS_NOW, otpPerAddress: 1, otpPerNumber: 2 };
+    const go = (handle: string, address: string) =>
+      startVerification(kv, { ...SECRETS, limits }, {
+        handle,
+        e164: NUMBER,
+        address,
+        now: T0,
+      });
+    assert.ok((await go("a", "busy")).ok);
+    for (let i = 0; i < 5; i++) {
+      const r = await go(`x${i}`, "busy");
+      assert.equal(
+        r.ok ? "ok" : r.code === "rate_limited" && r.limit,
+        "otpPerAddress",
+      );
+    }
+    assert.ok((await go("b", "quiet")).ok, "the number's second code");
+  }));
+
+Deno.test("otp: KV holds neither the number nor the code (nor the client address) in clear", () =>
   withKv(async (kv) => {
     const codes: string[] = [];
     const s = await started(kv);
@@ -314,8 +401,8 @@ Deno.test("otp: KV holds neither the number nor the code (nor the client key) in
       ));
     }
     const all = dump.join("\n");
-    // 2 records; counters: 1 client, 2 handles, 2 numbers.
-    assert.equal(dump.length, 7, all);
+    // 2 records; counters: 1 address, 2 (handle, number), 2 handles, 2 numbers.
+    assert.equal(dump.length, 9, all);
     for (
       const secret of [
         NUMBER,
@@ -323,7 +410,7 @@ Deno.test("otp: KV holds neither the number nor the code (nor the client key) in
         NUMBER.slice(-7),
         "+15005550006",
         "5005550006",
-        CLIENT,
+        CLIENT_IP,
       ]
     ) {
       assert.ok(!all.includes(secret), `KV holds ${secret}:\n${all}`);

@@ -4,6 +4,7 @@ import { app } from "../../../lib/app.ts";
 import { json, jsonError, readJson } from "../../../lib/http.ts";
 import { signIn } from "../../../lib/identity/auth.ts";
 import { sessionCookieHeader } from "../../../lib/identity/cookies.ts";
+import { rateLimited, requestAddress } from "../../../lib/limit_check.ts";
 import { log } from "../../../lib/log.ts";
 
 const Body = z.object({
@@ -13,12 +14,16 @@ const Body = z.object({
 });
 
 export const handler: Handlers = {
-  async POST(req) {
+  async POST(req, ctx) {
     const body = await readJson(req, Body);
     if ("error" in body) return body.error;
     const { config, kv } = await app();
-    const result = await signIn(kv, config, body.data);
+    const address = await requestAddress(req, ctx.remoteAddr, config);
+    const result = await signIn(kv, config, body.data, { address });
     if (!result.ok) {
+      if (result.retryAfterMs !== undefined) {
+        return rateLimited(result.message, result.retryAfterMs);
+      }
       log("auth.failed", { code: result.code });
       return jsonError(401, result.code, result.message);
     }

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { app } from "../../../../lib/app.ts";
 import { requireHandle } from "../../../../lib/guards.ts";
 import { json, jsonError, readJson } from "../../../../lib/http.ts";
+import { requestAddress } from "../../../../lib/limit_check.ts";
 import { startBinding } from "../../../../lib/phone/binding.ts";
 import type { State } from "../../../../lib/state.ts";
 
@@ -20,7 +21,7 @@ export const handler: Handlers<unknown, State> = {
     const r = await startBinding(kv, config, {
       handle: owner.handle,
       phone: body.data.phone,
-      remoteHost: (ctx.remoteAddr as Deno.NetAddr)?.hostname ?? "",
+      address: await requestAddress(req, ctx.remoteAddr, config),
     });
     if (!r.ok) {
       return jsonError(r.status, r.error, r.message, {
