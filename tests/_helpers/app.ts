@@ -12,7 +12,7 @@ import { setKv } from "../../lib/store/kv.ts";
 import { type SiwsFields } from "../../lib/identity/siws_message.ts";
 import { resetHub } from "../../signaling/instance.ts";
 import { GENEROUS_LIMITS } from "./limits.ts";
-import { signOffer, type TestWallet } from "./wallet.ts";
+import { newWallet, signOffer, type TestWallet } from "./wallet.ts";
 
 export const ORIGIN = "http://localhost:8000";
 
@@ -146,4 +146,24 @@ export class TestClient {
       { method: "POST", body: signOffer(wallet, offer.body) },
     );
   }
+}
+
+/** A new person who signs in with a fresh wallet and claims `handle`. */
+export async function owner(
+  app: { client(): TestClient },
+  handle: string,
+): Promise<TestClient> {
+  const c = app.client();
+  const signed = await c.signIn(newWallet());
+  if (signed.status !== 200) throw new Error(`sign-in ${signed.status}`);
+  const res = await c.json("/api/handles", {
+    method: "POST",
+    body: { handle },
+  });
+  if (res.status !== 201) {
+    throw new Error(
+      `claiming @${handle}: ${res.status} ${JSON.stringify(res.body)}`,
+    );
+  }
+  return c;
 }

@@ -8,8 +8,7 @@ import {
   endCall,
 } from "../../lib/store/calls.ts";
 import { calleeHashOf, callerLabel } from "../../lib/store/history.ts";
-import { type TestApp, testApp, type TestClient } from "../_helpers/app.ts";
-import { newWallet } from "../_helpers/wallet.ts";
+import { owner, testApp } from "../_helpers/app.ts";
 
 async function seedCall(
   kv: Deno.Kv,
@@ -49,17 +48,6 @@ async function seedCall(
       end,
     ),
   );
-}
-
-async function owner(app: TestApp, handle: string): Promise<TestClient> {
-  const c = app.client();
-  await c.signIn(newWallet());
-  const res = await c.json("/api/handles", {
-    method: "POST",
-    body: { handle },
-  });
-  assert.equal(res.status, 201);
-  return c;
 }
 
 function historyRows(html: string): string[] {

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { loadConfig, setConfig } from "../../lib/config.ts";
 import { setLogSink } from "../../lib/log.ts";
-import {
-  TEST_ENV,
-  type TestApp,
-  testApp,
-  type TestClient,
-} from "../_helpers/app.ts";
+import { owner, TEST_ENV, testApp, type TestClient } from "../_helpers/app.ts";
 import { inOneWindow } from "../_helpers/limit_window.ts";
 import { newWallet } from "../_helpers/wallet.ts";
 
@@ -22,16 +17,6 @@ function lastCode(lines: string[]): string {
   const line = lines.findLast((l) => l.startsWith("[reach dev sms]"));
   assert.ok(line, "the dev provider printed a code");
   return /(\d{6})\s*$/.exec(line)![1];
-}
-
-async function owner(app: TestApp, handle: string): Promise<TestClient> {
-  const c = app.client();
-  await c.signIn(newWallet());
-  assert.equal(
-    (await c.json("/api/handles", { method: "POST", body: { handle } })).status,
-    201,
-  );
-  return c;
 }
 
 async function bind(c: TestClient, phone: string, out: string[]) {

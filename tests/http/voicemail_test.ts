@@ -17,9 +17,13 @@ import {
 import { keys } from "../../lib/store/keys.ts";
 import { statsKeys } from "../../lib/store/stats.ts";
 import { HANDLE_LIMIT_PER_HOUR } from "../../lib/voicemail/service.ts";
-import { type TestApp, testApp, type TestClient } from "../_helpers/app.ts";
+import {
+  owner,
+  type TestApp,
+  testApp,
+  type TestClient,
+} from "../_helpers/app.ts";
 import { caller, device } from "../_helpers/signal_client.ts";
-import { newWallet } from "../_helpers/wallet.ts";
 
 const WEBM_MAGIC = [0x1a, 0x45, 0xdf, 0xa3];
 
@@ -29,17 +33,6 @@ function rand(n: number): Uint8Array {
     crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
   }
   return out;
-}
-
-async function owner(app: TestApp, handle: string): Promise<TestClient> {
-  const c = app.client();
-  await c.signIn(newWallet());
-  const res = await c.json("/api/handles", {
-    method: "POST",
-    body: { handle },
-  });
-  assert.equal(res.status, 201);
-  return c;
 }
 
 async function addKey(c: TestClient, keyId = crypto.randomUUID()) {

@@ -9,20 +9,8 @@
 import assert from "node:assert/strict";
 import { getCall } from "../../lib/store/calls.ts";
 import type { ServerMessage } from "../../signaling/protocol.ts";
-import { type TestApp, testApp } from "../_helpers/app.ts";
+import { owner, testApp } from "../_helpers/app.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";
-import { newWallet } from "../_helpers/wallet.ts";
-
-async function owner(app: TestApp, handle: string) {
-  const c = app.client();
-  await c.signIn(newWallet());
-  const res = await c.json("/api/handles", {
-    method: "POST",
-    body: { handle },
-  });
-  assert.equal(res.status, 201);
-  return c;
-}
 
 /** mulberry32: a small seeded generator, so a failure can be replayed. */
 function prng(seed: number) {

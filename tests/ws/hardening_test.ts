@@ -7,21 +7,10 @@
 import assert from "node:assert/strict";
 import { getCall } from "../../lib/store/calls.ts";
 import { CLOSE, SUBPROTOCOL } from "../../signaling/protocol.ts";
-import { ORIGIN, type TestApp, testApp } from "../_helpers/app.ts";
+import { ORIGIN, owner, testApp } from "../_helpers/app.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";
 import { keysWithExpiry, keysWithoutExpiry } from "../_helpers/kv_expiry.ts";
 import { newWallet } from "../_helpers/wallet.ts";
-
-async function owner(app: TestApp, handle: string) {
-  const c = app.client();
-  await c.signIn(newWallet());
-  const res = await c.json("/api/handles", {
-    method: "POST",
-    body: { handle },
-  });
-  assert.equal(res.status, 201);
-  return c;
-}
 
 /** A round trip on `c`'s own socket: whatever was sent to it before has arrived. */
 async function settle(c: SignalClient) {

@@ -9,11 +9,11 @@
  * files' hubs share the broadcast bus's channel: handles and call ids here are
  * unique, which keeps their traffic and ours apart.
  */
+import { owner } from "../_helpers/app.ts";
 import assert from "node:assert/strict";
-import { TEST_ENV, type TestClient } from "../_helpers/app.ts";
+import { TEST_ENV } from "../_helpers/app.ts";
 import { AppWorker } from "../_helpers/app_worker.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";
-import { newWallet } from "../_helpers/wallet.ts";
 
 const KINDS = ["broadcast", "kv"] as const;
 
@@ -22,17 +22,6 @@ const uniqueHandle = (what: string) =>
   `mw_${what}_${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
 
 /** Signs a new wallet in through this worker's HTTP and claims a handle. */
-async function owner(w: AppWorker, handle: string): Promise<TestClient> {
-  const c = w.client();
-  const signed = await c.signIn(newWallet());
-  assert.equal(signed.status, 200, "signed in");
-  const res = await c.json("/api/handles", {
-    method: "POST",
-    body: { handle },
-  });
-  assert.equal(res.status, 201, "handle claimed");
-  return c;
-}
 
 /** Rings `to` from `from`; waits for ringing and for every device's incoming. */
 async function ring(

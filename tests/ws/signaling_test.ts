@@ -8,20 +8,8 @@ import { callRef } from "../../lib/call_ref.ts";
 import { setLogSink } from "../../lib/log.ts";
 import { getCallLog } from "../../lib/store/calls.ts";
 import { CLOSE, MAX_FRAME_BYTES } from "../../signaling/protocol.ts";
-import { type TestApp, testApp } from "../_helpers/app.ts";
+import { owner, testApp } from "../_helpers/app.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";
-import { newWallet } from "../_helpers/wallet.ts";
-
-async function owner(app: TestApp, handle: string) {
-  const c = app.client();
-  await c.signIn(newWallet());
-  const res = await c.json("/api/handles", {
-    method: "POST",
-    body: { handle },
-  });
-  assert.equal(res.status, 201);
-  return c;
-}
 
 /** Rings `to` from `from` and waits until a device sees it. */
 async function ring(from: SignalClient, to: string, dev?: SignalClient) {
