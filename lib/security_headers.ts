@@ -1,5 +1,6 @@
 /** Security headers every response carries, and the Origin check. */
 import type { Config } from "./config.ts";
+import { jsonError } from "./http.ts";
 
 /** For responses that are not pages (JSON, files): nothing may run or frame them. */
 export const NON_PAGE_CSP = "default-src 'none'; frame-ancestors 'none'";
@@ -34,6 +35,53 @@ export function applySecurityHeaders(
       "max-age=63072000; includeSubDomains",
     );
   }
+}
+
+/** API paths answer every error in the JSON shape `{error, message}`. */
+export function isApiPath(pathname: string): boolean {
+  return pathname.startsWith("/api/");
+}
+
+/** The JSON 500 an API client gets when Reach itself failed. */
+export function apiServerError(): Response {
+  return jsonError(
+    500,
+    "server_error",
+    "Reach hit an error while answering; please try again.",
+  );
+}
+
+/** `res`, or a copy of it whose headers may be changed. */
+export function withMutableHeaders(res: Response): Response {
+  try {
+    res.headers.set("x-reach", "1");
+    res.headers.delete("x-reach");
+    return res;
+  } catch {
+    return new Response(res.body, res);
+  }
+}
+
+/**
+ * For what the framework answers past the middleware chain (its
+ * `onFrameworkResponse` hook, set in fresh.config.ts): trailing-slash
+ * redirects, and the 500 after an error escaped routes/_middleware.ts. An API
+ * path's 500 becomes the JSON error; every answer gets the security headers.
+ */
+export function secureFrameworkResponse(
+  req: Request,
+  res: Response,
+  config: Pick<Config, "env">,
+): Response {
+  let out: Response;
+  if (res.status >= 500 && isApiPath(new URL(req.url).pathname)) {
+    res.body?.cancel().catch(() => {});
+    out = apiServerError();
+  } else {
+    out = withMutableHeaders(res);
+  }
+  applySecurityHeaders(out.headers, config);
+  return out;
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);

@@ -3,9 +3,19 @@ import { Head } from "$fresh/runtime.ts";
 
 export const config: RouteConfig = { csp: true };
 
+/** The handle a `/@…` path names, or null (also for a malformed %-escape). */
+function handleIn(pathname: string): string | null {
+  const m = /^\/@([^/]+)$/.exec(pathname);
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]).toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
 export default function NotFound({ url }: PageProps) {
-  const m = /^\/@([^/]+)$/.exec(url.pathname);
-  const handle = m ? decodeURIComponent(m[1]).toLowerCase() : null;
+  const handle = handleIn(url.pathname);
   return (
     <section class="page narrow">
       <Head>

@@ -4,8 +4,11 @@ import { jsonError } from "../lib/http.ts";
 import { readSessionId } from "../lib/identity/cookies.ts";
 import { log } from "../lib/log.ts";
 import {
+  apiServerError,
   applySecurityHeaders,
+  isApiPath,
   isCrossOriginWrite,
+  withMutableHeaders,
 } from "../lib/security_headers.ts";
 import type { State } from "../lib/state.ts";
 import { getSession } from "../lib/store/sessions.ts";
@@ -17,6 +20,16 @@ export async function handler(req: Request, ctx: FreshContext<State>) {
   ctx.state.session = null;
   ctx.state.sessionId = null;
   ctx.state.handle = null;
+  const api = isApiPath(ctx.url.pathname);
+  const logLine = (status: number) => {
+    if (ctx.destination === "static" || ctx.destination === "internal") return;
+    log("http", {
+      method: req.method,
+      route: ctx.route ?? "notFound",
+      status,
+      ms: Math.round(performance.now() - started),
+    });
+  };
   let res: Response;
   if (isCrossOriginWrite(req, config)) {
     res = jsonError(
@@ -24,31 +37,38 @@ export async function handler(req: Request, ctx: FreshContext<State>) {
       "cross_origin",
       "This request came from another site, so Reach refused it.",
     );
-  } else if (
-    ctx.destination === "notFound" && ctx.url.pathname.startsWith("/api/")
-  ) {
+  } else if (ctx.destination === "notFound" && api) {
     res = jsonError(404, "not_found", "There is no such API endpoint.");
   } else {
-    if (ctx.destination === "route" || ctx.destination === "notFound") {
-      const id = readSessionId(req, config);
-      const session = id ? await getSession(kv, id) : null;
-      if (session) {
-        ctx.state.session = session;
-        ctx.state.sessionId = id;
-        ctx.state.handle = await handleOfWallet(kv, session.publicKey);
+    try {
+      if (ctx.destination === "route" || ctx.destination === "notFound") {
+        const id = readSessionId(req, config);
+        const session = id ? await getSession(kv, id) : null;
+        if (session) {
+          ctx.state.session = session;
+          ctx.state.sessionId = id;
+          ctx.state.handle = await handleOfWallet(kv, session.publicKey);
+        }
       }
+      res = await ctx.next();
+    } catch (error) {
+      // A route, a page or a deeper middleware threw. An API client gets the
+      // JSON error shape here. A page's error goes on to the framework, which
+      // renders _500; fresh.config.ts gives that answer these same headers.
+      if (!api) {
+        logLine(500);
+        throw error;
+      }
+      // The error's name only: its message could carry anything.
+      log("http.error", { kind: (error as Error)?.name ?? "Error" });
+      res = apiServerError();
     }
-    res = await ctx.next();
     // A WebSocket upgrade answer goes out untouched.
     if (res.status === 101) return res;
-    res = mutable(res);
-    if (res.status === 500 && ctx.url.pathname.startsWith("/api/")) {
-      res = jsonError(
-        500,
-        "server_error",
-        "Reach hit an error while answering; please try again.",
-      );
-    } else if (res.status === 405 && ctx.url.pathname.startsWith("/api/")) {
+    res = withMutableHeaders(res);
+    if (res.status === 500 && api) {
+      res = apiServerError();
+    } else if (res.status === 405 && api) {
       // API clients get the same JSON error shape for every failure.
       res = jsonError(
         405,
@@ -59,23 +79,6 @@ export async function handler(req: Request, ctx: FreshContext<State>) {
     }
   }
   applySecurityHeaders(res.headers, config);
-  if (ctx.destination !== "static" && ctx.destination !== "internal") {
-    log("http", {
-      method: req.method,
-      route: ctx.route ?? "notFound",
-      status: res.status,
-      ms: Math.round(performance.now() - started),
-    });
-  }
+  logLine(res.status);
   return res;
-}
-
-function mutable(res: Response): Response {
-  try {
-    res.headers.set("x-reach", "1");
-    res.headers.delete("x-reach");
-    return res;
-  } catch {
-    return new Response(res.body, res);
-  }
 }

@@ -1,4 +1,8 @@
-/** Handle rules: 3-30 of a-z 0-9 _, case-folded, and a reserved list. */
+/**
+ * Handle rules: 3-30 of a-z 0-9 _, case-folded; a reserved list of the
+ * service's own names and routes; and no handle that passes for the service
+ * or its staff (see {@link impersonates}).
+ */
 
 export const HANDLE_MIN = 3;
 export const HANDLE_MAX = 30;
@@ -60,6 +64,85 @@ export const RESERVED_HANDLES: ReadonlySet<string> = new Set([
   "_frsh",
 ]);
 
+/**
+ * Names of the service and its staff. A handle is reserved when, with its
+ * digits and underscores dropped, it is one of these (`admin1`, `help_desk`,
+ * `staff_2`, `trust_and_safety`).
+ */
+export const IMPERSONATED_NAMES: ReadonlySet<string> = new Set([
+  "abuse",
+  "admin",
+  "administrator",
+  "billing",
+  "customerservice",
+  "customersupport",
+  "help",
+  "helpcenter",
+  "helpdesk",
+  "mod",
+  "moderation",
+  "moderator",
+  "mods",
+  "official",
+  "officials",
+  "operator",
+  "operators",
+  "ops",
+  "reach",
+  "root",
+  "safety",
+  "security",
+  "service",
+  "staff",
+  "superuser",
+  "support",
+  "sysadmin",
+  "system",
+  "team",
+  "trustandsafety",
+  "trustsafety",
+  "verified",
+  "verify",
+]);
+
+/**
+ * Words that reserve a handle when they are one of its parts between
+ * underscores and digits (`reach_support`, `the_admin`, `help_me`,
+ * `security_team`, `staff_bob`).
+ */
+export const IMPERSONATED_WORDS: ReadonlySet<string> = new Set([
+  "admin",
+  "administrator",
+  "help",
+  "helpdesk",
+  "moderator",
+  "official",
+  "operator",
+  "reach",
+  "security",
+  "staff",
+  "support",
+  "sysadmin",
+]);
+
+/**
+ * Reserve a handle wherever they appear in it (`reachofficial`, `realreach`,
+ * `sysadmin`), except inside the ordinary words of {@link INNOCENT_WORDS}.
+ */
+const IMPERSONATED_INSIDE = /reach|official|admin/;
+/** Ordinary words that happen to contain one of {@link IMPERSONATED_INSIDE}. */
+const INNOCENT_WORDS = /breach|preach|badminton/g;
+
+/** True when `handle` (valid and case-folded) would pass for the service or its staff. */
+export function impersonates(handle: string): boolean {
+  const parts = handle.split(/[_0-9]+/).filter((p) => p !== "");
+  if (IMPERSONATED_NAMES.has(parts.join(""))) return true;
+  if (parts.some((p) => IMPERSONATED_WORDS.has(p))) return true;
+  // Innocent words are removed part by part, so `b_reach` stays reserved.
+  const rest = parts.map((p) => p.replace(INNOCENT_WORDS, "")).join("");
+  return IMPERSONATED_INSIDE.test(rest);
+}
+
 export type HandleCheck =
   | { ok: true; handle: string }
   | { ok: false; code: "invalid_handle" | "reserved_handle"; message: string };
@@ -86,6 +169,15 @@ export function checkHandle(input: string): HandleCheck {
       ok: false,
       code: "reserved_handle",
       message: `@${handle} is reserved; please choose another handle.`,
+    };
+  }
+  if (impersonates(handle)) {
+    return {
+      ok: false,
+      code: "reserved_handle",
+      message: `@${handle} is reserved: handles that could pass for Reach ` +
+        "or its staff (reach, official, admin, support, security, help ...) " +
+        "are not available. Please choose another handle.",
     };
   }
   return { ok: true, handle };

@@ -10,16 +10,26 @@
  *   never write each other's chunks.
  * - `["bloom_count"]` → KvU64: how many handles the filter holds.
  *
- * A claim sets the handle's bits in the same atomic as the claim
- * ({@link planBloomAdd} + {@link addBloomToAtomic}): it reads the one chunk the
- * handle maps to (per live generation), checks its versionstamp and the
- * meta's, writes it back with the bits set, and sums the count. Two claims
- * that hit one chunk at once conflict; the loser tries again.
+ * A claim only sums the count in its own atomic (a `sum` never conflicts).
+ * Its bits are set just after it commits, by {@link addToBloom}, in an atomic
+ * of their own, before the claim answers. The filter lags the claim by that
+ * moment, which a filter of discovery hints may; it never stays behind. The
+ * bits must not go in the claim's atomic: with one chunk per few thousand
+ * handles, parallel claims of different handles would all conflict on it.
+ * Instead each isolate writes the bits of every handle claimed meanwhile in
+ * one atomic (a group commit), which reads the chunks the handles map to (per
+ * live generation), checks their versionstamps and the meta's, writes them
+ * back with the bits set, and retries on a conflict with whatever has queued
+ * up since. Claims in one isolate never conflict with each other on the
+ * filter, and isolates at most one atomic each at a time. A write that keeps
+ * failing is not lost: its handles stay queued for the isolate's next write,
+ * and any growth rescans every handle.
  *
  * Growth: when the count passes the current capacity (1% false positives at
  * most), {@link growBloom} doubles the capacity into a new generation. It first
- * records it as `next`, so every claim from then on writes its bits into both
- * generations; then it scans the handles (which sees every claim before that),
+ * records it as `next`, so every bit write from then on goes into both
+ * generations (a write that read the meta before fails its check and reads it
+ * again); then it scans the handles (which sees every claim before that),
  * ORs them into the new chunks, and switches `current` in one atomic. Old
  * chunks are deleted after. A builder that dies is taken over after
  * {@link STALE_BUILD_MS}.
@@ -80,63 +90,150 @@ function building(meta: BloomMeta, now: number): boolean {
   return meta.next !== null && now - meta.next.startedAt < STALE_BUILD_MS;
 }
 
-/** What one claim must write to keep the filter current. */
-export interface BloomPlan {
-  meta: Deno.KvEntryMaybe<BloomMeta>;
-  count: number;
-  chunks: { entry: Deno.KvEntryMaybe<Uint8Array>; bytes: Uint8Array }[];
+/** Most distinct chunks one bit write touches (KV allows 100 checks an atomic). */
+const MAX_CHUNKS_PER_WRITE = 32;
+/** Attempts of one bit write before its handles wait for the next one. */
+const MAX_WRITE_ATTEMPTS = 100;
+
+interface Waiter {
+  handle: string;
+  /** The claim's clock (tests pass their own), for the growth check. */
+  now: number;
+  /** The claim waiting for these bits; null once told (they may still be queued). */
+  done: { resolve: () => void; reject: (e: Error) => void } | null;
 }
 
-export async function planBloomAdd(
+interface Queue {
+  waiting: Waiter[];
+  writing: boolean;
+}
+
+/** Each KV's handles whose bits are not written yet, in this isolate. */
+const queues = new WeakMap<Deno.Kv, Queue>();
+
+/**
+ * Sets `handle`'s bits in the filter (making the filter if there is none,
+ * growing it if it is full); call it after the claim committed. Resolves once
+ * the bits are written, together with those of every handle claimed
+ * meanwhile in this isolate. Rejects if the write kept conflicting; the
+ * handle then stays queued and goes in with this isolate's next write.
+ */
+export function addToBloom(
   kv: Deno.Kv,
   handle: string,
-): Promise<BloomPlan> {
-  const [meta, count] = await kv.getMany<[BloomMeta, Deno.KvU64]>([
-    keys.bloomMeta(),
-    keys.bloomCount(),
-  ]);
-  const gens = meta.value
-    ? [meta.value.current, meta.value.next].filter((g) => g !== null)
-    : [];
-  const where = gens.map((g) => locate(g, handle));
-  const entries = gens.length
-    ? await kv.getMany<Uint8Array[]>(
-      gens.map((g, i) => keys.bloomChunk(g.id, where[i].block)),
-    )
-    : [];
-  const chunks = entries.map((entry, i) => {
-    const bytes = entry.value?.slice() ?? new Uint8Array(blockBytes(gens[i]));
-    setBits(bytes, where[i].offsets);
-    return { entry, bytes };
-  });
-  return { meta, count: countOf(count), chunks };
-}
-
-/** Adds the plan's checks and writes to a claim's atomic. */
-export function addBloomToAtomic(
-  op: Deno.AtomicOperation,
-  plan: BloomPlan,
-): Deno.AtomicOperation {
-  op.check(plan.meta).sum(keys.bloomCount(), 1n);
-  for (const c of plan.chunks) op.check(c.entry).set(c.entry.key, c.bytes);
-  return op;
-}
-
-/** After a committed claim: make the filter if there is none, grow it if full. */
-export async function afterBloomAdd(
-  kv: Deno.Kv,
-  plan: BloomPlan,
   now = Date.now(),
 ): Promise<void> {
-  const meta = plan.meta.value;
+  let queue = queues.get(kv);
+  if (!queue) queues.set(kv, queue = { waiting: [], writing: false });
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  queue.waiting.push({ handle, now, done: { resolve, reject } });
+  if (!queue.writing) {
+    queue.writing = true;
+    void writeQueued(kv, queue);
+  }
+  return promise;
+}
+
+/** Writes queued bits until no claim waits (one writer per KV and isolate). */
+async function writeQueued(kv: Deno.Kv, queue: Queue): Promise<void> {
   try {
-    if (!meta) await ensureBloom(kv);
-    else if (needsRebuild(meta, plan.count + 1) && !building(meta, now)) {
+    while (queue.waiting.some((w) => w.done)) {
+      const written = await writeSome(kv, queue.waiting);
+      for (const w of written) {
+        queue.waiting.splice(queue.waiting.indexOf(w), 1);
+      }
+      await growIfFull(kv, Math.max(...written.map((w) => w.now)));
+      for (const w of written) w.done?.resolve();
+    }
+  } catch (e) {
+    // The claims stand; their handles stay queued for the next write.
+    log("bloom.add_failed", { reason: (e as Error).message });
+    for (const w of queue.waiting) {
+      w.done?.reject(e as Error);
+      w.done = null;
+    }
+  } finally {
+    queue.writing = false;
+  }
+}
+
+/**
+ * One atomic that sets the bits of as many queued handles as fit; on a
+ * conflict it reads again, taking in handles queued since. Returns the
+ * handles it wrote.
+ */
+async function writeSome(kv: Deno.Kv, waiting: Waiter[]): Promise<Waiter[]> {
+  for (let attempt = 1;; attempt++) {
+    const meta = await kv.get<BloomMeta>(keys.bloomMeta());
+    if (!meta.value) {
+      // No filter yet: making it scans every claimed handle, queued ones too.
+      await ensureBloom(kv);
+      continue;
+    }
+    const gens = [meta.value.current, meta.value.next]
+      .filter((g) => g !== null);
+    // The handles to write, and the chunks they touch (by generation, block).
+    const batch: Waiter[] = [];
+    const chunks = new Map<
+      string,
+      { key: Deno.KvKey; gen: BloomGeneration; offsets: number[][] }
+    >();
+    for (const w of waiting) {
+      const where = gens.map((gen) => ({ gen, ...locate(gen, w.handle) }));
+      const id = (p: (typeof where)[number]) => `${p.gen.id}/${p.block}`;
+      const added = where.filter((p) => !chunks.has(id(p))).length;
+      if (batch.length && chunks.size + added > MAX_CHUNKS_PER_WRITE) break;
+      batch.push(w);
+      for (const p of where) {
+        const c = chunks.get(id(p)) ?? {
+          key: keys.bloomChunk(p.gen.id, p.block),
+          gen: p.gen,
+          offsets: [],
+        };
+        c.offsets.push(p.offsets);
+        chunks.set(id(p), c);
+      }
+    }
+    const list = [...chunks.values()];
+    const entries: Deno.KvEntryMaybe<Uint8Array>[] = [];
+    for (let i = 0; i < list.length; i += 10) {
+      const some = list.slice(i, i + 10).map((c) => c.key);
+      entries.push(...await kv.getMany<Uint8Array[]>(some));
+    }
+    const op = kv.atomic().check(meta);
+    for (const [i, c] of list.entries()) {
+      const bytes = entries[i].value?.slice() ??
+        new Uint8Array(blockBytes(c.gen));
+      for (const offsets of c.offsets) setBits(bytes, offsets);
+      op.check(entries[i]).set(c.key, bytes);
+    }
+    if ((await op.commit()).ok) return batch;
+    if (attempt >= MAX_WRITE_ATTEMPTS) {
+      throw new Error("handle filter write kept conflicting");
+    }
+    // Another isolate wrote a chunk, or the meta changed: back off, read again.
+    await new Promise((r) =>
+      setTimeout(r, Math.random() * Math.min(attempt, 10) * 2)
+    );
+  }
+}
+
+/** Grows the filter if the count has passed its capacity and nobody is at it. */
+async function growIfFull(kv: Deno.Kv, now: number): Promise<void> {
+  try {
+    const [meta, count] = await kv.getMany<[BloomMeta, Deno.KvU64]>([
+      keys.bloomMeta(),
+      keys.bloomCount(),
+    ]);
+    if (!meta.value) return;
+    if (
+      needsRebuild(meta.value, countOf(count)) && !building(meta.value, now)
+    ) {
       await growBloom(kv, now);
     }
   } catch (e) {
-    // The claim stands; the filter still holds the handle (or is made on the
-    // next read), and the next claim tries the growth again.
+    // The claims stand, the filter holds their handles, and the next write
+    // tries the growth again.
     log("bloom.rebuild_failed", { reason: (e as Error).message });
   }
 }

@@ -22,8 +22,12 @@ export interface RateVerdict {
   retryAfterMs: number;
 }
 
-/** Compare-and-set rounds before giving up under extreme contention. */
-const MAX_ROUNDS = 100;
+/**
+ * How long a hit may keep losing compare-and-set races before it is refused.
+ * Every round lets at least one contender through, so N concurrent hits on
+ * one counter all finish; only a flood far beyond that gives up.
+ */
+const MAX_CONTENTION_MS = 10_000;
 
 export async function hitRate(
   kv: Deno.Kv,
@@ -39,7 +43,8 @@ export async function hitRate(
   const retryAfterMs = (window + 1) * windowMs - now;
   // The counter lives until its window is over (plus a second of slack).
   const expireIn = retryAfterMs + 1000;
-  for (let round = 0; round < MAX_ROUNDS; round++) {
+  const started = Date.now();
+  for (let round = 0; Date.now() - started < MAX_CONTENTION_MS; round++) {
     const entry = await kv.get<number>(key);
     const count = entry.value ?? 0;
     if (count + cost > limit) return { ok: false, retryAfterMs };
@@ -125,7 +130,8 @@ export async function releaseSlot(kv: Deno.Kv, slot: Slot): Promise<void> {
   await kv.atomic().check(entry).delete(slot.key).commit();
 }
 
+/** Exponential backoff with full jitter: contenders spread out instead of colliding again. */
 function backoff(round: number): Promise<void> {
-  const ms = Math.random() * Math.min(20, 1 + round);
+  const ms = Math.random() * Math.min(100, 2 ** Math.min(round, 7));
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -58,6 +58,7 @@ export function resolveConfig(
     staticDir: resolvePath(baseDir, config.staticDir ?? "static"),
     router: { ...config.router, basePath },
     server: config.server ?? {},
+    onFrameworkResponse: config.onFrameworkResponse,
     basePath,
     dev: false,
   };
@@ -105,28 +106,40 @@ export async function createHandler(
   const trailingSlash = resolved.router.trailingSlash ?? false;
   const basePath = resolved.basePath;
 
+  const onOwn = resolved.onFrameworkResponse;
+  /** A response made outside the middleware chain: the app's hook sees it. */
+  async function own(req: Request, res: Response): Promise<Response> {
+    if (!onOwn) return res;
+    try {
+      return await onOwn(req, res);
+    } catch (e) {
+      console.error(e);
+      return res;
+    }
+  }
+
   return async function handler(req, info) {
     const url = new URL(req.url);
     let pathname = url.pathname;
     if (basePath) {
       if (pathname !== basePath && !pathname.startsWith(basePath + "/")) {
-        return new Response("Not Found", { status: 404 });
+        return dropBody(
+          req,
+          await own(req, new Response("Not Found", { status: 404 })),
+        );
       }
       pathname = pathname.slice(basePath.length) || "/";
     }
 
     if (!trailingSlash && pathname.length > 1 && pathname.endsWith("/")) {
-      const to = new URL(url);
-      to.pathname = url.pathname.replace(/\/+$/, "") || "/";
-      return redirect(to);
+      const to = url.pathname.replace(/\/+$/, "") || "/";
+      return await own(req, redirect(to, url.search));
     }
     if (
       trailingSlash && !pathname.endsWith("/") &&
       !/\.[^/]+$/.test(pathname)
     ) {
-      const to = new URL(url);
-      to.pathname = url.pathname + "/";
-      return redirect(to);
+      return await own(req, redirect(url.pathname + "/", url.search));
     }
 
     const getLike = req.method === "GET" || req.method === "HEAD";
@@ -187,7 +200,8 @@ export async function createHandler(
     try {
       return dropBody(req, await ctx.next());
     } catch (error) {
-      return dropBody(req, await renderError(req, ctx, error));
+      // It escaped every middleware: the error page goes out past them.
+      return dropBody(req, await own(req, await renderError(req, ctx, error)));
     }
   };
 
@@ -321,9 +335,15 @@ function dropBody(req: Request, res: Response): Response {
   });
 }
 
-function redirect(to: URL): Response {
+/**
+ * A 307 to `pathname` + `search` on this same origin. The Location is
+ * relative, so the Host header (which the request URL is built from) never
+ * chooses where a browser goes; and leading slashes are collapsed so that a
+ * path like `//evil.example/` cannot become a protocol-relative URL.
+ */
+function redirect(pathname: string, search: string): Response {
   return new Response(null, {
     status: 307,
-    headers: { location: to.href },
+    headers: { location: pathname.replace(/^\/{2,}/, "/") + search },
   });
 }

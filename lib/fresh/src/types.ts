@@ -50,6 +50,18 @@ export interface FreshConfig {
   staticDir?: string;
   router?: RouterOptions;
   server?: Partial<Deno.ServeTcpOptions>;
+  /**
+   * Not in Fresh 1.x. Sees every response the framework answers by itself,
+   * outside the middleware chain: trailing-slash redirects, `basePath` 404s,
+   * and the error page (or plain 500) sent after an error escaped every
+   * middleware. It returns the response to send (the same one, changed, or
+   * another), so an app can give these the headers its middleware gives
+   * everything else. If it throws, the response goes out unchanged.
+   */
+  onFrameworkResponse?: (
+    req: Request,
+    res: Response,
+  ) => Response | Promise<Response>;
 }
 
 export interface ResolvedFreshConfig {
@@ -58,6 +70,7 @@ export interface ResolvedFreshConfig {
   staticDir: string;
   router: RouterOptions;
   server: Partial<Deno.ServeTcpOptions>;
+  onFrameworkResponse?: FreshConfig["onFrameworkResponse"];
   basePath: string;
   dev: boolean;
 }
