@@ -39,3 +39,12 @@ export function addressSubject(
     h.slice(0, 32)
   );
 }
+
+/** The keyed hash of this request's client address (the subject to count). */
+export function requestAddress(
+  req: Request,
+  remote: { hostname?: string } | undefined,
+  config: Pick<Config, "proxyHeader" | "hmacKey">,
+): Promise<string> {
+  return addressSubject(config, clientAddress(req, remote, config));
+}

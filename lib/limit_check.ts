@@ -7,8 +7,6 @@
  * (as `addressSubject`'s keyed hash, never the address), a handle that exists,
  * or "all" for a global cap.
  */
-import type { Config } from "./config.ts";
-import { addressSubject, clientAddress } from "./client_address.ts";
 import { jsonError } from "./http.ts";
 import { type LimitName, LIMITS, type Limits } from "./limits.ts";
 import { log } from "./log.ts";
@@ -66,15 +64,6 @@ export async function spend(
     }
   }
   return { ok: true };
-}
-
-/** The keyed hash of this request's client address (the subject to count). */
-export function requestAddress(
-  req: Request,
-  remote: { hostname?: string } | undefined,
-  config: Pick<Config, "proxyHeader" | "hmacKey">,
-): Promise<string> {
-  return addressSubject(config, clientAddress(req, remote, config));
 }
 
 /** Whole seconds to wait (at least one), for Retry-After. */

@@ -19,9 +19,8 @@ import {
 } from "../lib/store/calls.ts";
 import { onlineDevices } from "../lib/store/presence.ts";
 import { getProfile } from "../lib/store/profiles.ts";
-import { hitRate } from "../lib/store/rate.ts";
+import { type Charge, spend } from "../lib/limit_check.ts";
 import type { Limits } from "../lib/limits.ts";
-import { LIMITS } from "../lib/limits.ts";
 import type { CallEnd, HangupReason, ServerMessage } from "./protocol.ts";
 
 export type Notify = (
@@ -37,14 +36,8 @@ export interface CallsOptions {
   retentionMs: number;
   resumeGraceMs: number;
   notify: Notify;
-  /** The ring limits (lib/limits.ts). */
-  limits: Pick<
-    Limits,
-    | "ringsPerAddress"
-    | "ringsPerAddressToHandle"
-    | "ringsPerWallet"
-    | "anonymousRingsPerHandle"
-  >;
+  /** The abuse limits (lib/limits.ts); rings use the ring limits. */
+  limits: Limits;
 }
 
 export type RingResult =
@@ -123,13 +116,10 @@ export class Calls {
     };
     // The caller's own budget first: it is counted even for handles that do
     // not exist (that is what stops a scan of the name space).
-    const own = "wallet" in r.limitBy
-      ? await this.hit("ring_wallet", r.limitBy.wallet, "ringsPerWallet")
-      : await this.hit("ring_addr", r.limitBy.address, "ringsPerAddress");
-    if (!own) {
-      log("call.rate_limited", { kind: "caller" });
-      return limited;
-    }
+    const own: Charge = "wallet" in r.limitBy
+      ? { limit: "ringsPerWallet", subject: r.limitBy.wallet }
+      : { limit: "ringsPerAddress", subject: r.limitBy.address };
+    if (!(await spend(kv, this.o.limits, [own])).ok) return limited;
     // Nothing is counted or stored for a handle that does not exist.
     if (!await getProfile(kv, r.to)) {
       return {
@@ -141,17 +131,14 @@ export class Calls {
     // Anonymous rings to a handle: one address may spend only its share, and
     // all strangers together a budget that signed-in callers do not share.
     if ("address" in r.limitBy) {
-      const pair = await this.hit(
-        "ring_addr_handle",
-        `${r.limitBy.address}:${r.to}`,
-        "ringsPerAddressToHandle",
-      );
-      const all = pair &&
-        await this.hit("ring_anon_handle", r.to, "anonymousRingsPerHandle");
-      if (!pair || !all) {
-        log("call.rate_limited", { kind: pair ? "handle" : "pair" });
-        return limited;
-      }
+      const shares = await spend(kv, this.o.limits, [
+        {
+          limit: "ringsPerAddressToHandle",
+          subject: `${r.limitBy.address}:${r.to}`,
+        },
+        { limit: "anonymousRingsPerHandle", subject: r.to },
+      ]);
+      if (!shares.ok) return limited;
     }
     const callerHash = await hmacHex(this.o.hmacKey, "caller", r.callerId);
     const resumeToken = randomHex(32);
@@ -194,21 +181,6 @@ export class Calls {
       if (ended) await this.ended(ended, "missed");
     });
     return { ok: true, devices: devices.length, resumeToken };
-  }
-
-  private async hit(
-    scope: string,
-    subject: string,
-    limit: keyof CallsOptions["limits"],
-  ): Promise<boolean> {
-    const r = await hitRate(
-      this.o.kv,
-      scope,
-      subject,
-      this.o.limits[limit],
-      LIMITS[limit].windowMs,
-    );
-    return r.ok;
   }
 
   async cancel(callId: string): Promise<void> {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { app } from "../../lib/app.ts";
 import { requireSession } from "../../lib/guards.ts";
 import { json, jsonError, readJson } from "../../lib/http.ts";
-import { requestAddress } from "../../lib/limit_check.ts";
+import { requestAddress } from "../../lib/client_address.ts";
 import {
   discover,
   DISCOVERY_MAX_PER_REQUEST,

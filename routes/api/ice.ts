@@ -7,12 +7,8 @@
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../lib/app.ts";
 import { json, jsonError } from "../../lib/http.ts";
-import {
-  atMost,
-  rateLimited,
-  requestAddress,
-  spend,
-} from "../../lib/limit_check.ts";
+import { requestAddress } from "../../lib/client_address.ts";
+import { atMost, rateLimited, spend } from "../../lib/limit_check.ts";
 import { log } from "../../lib/log.ts";
 import { iceServersFor, TurnUnavailableError } from "../../lib/turn.ts";
 

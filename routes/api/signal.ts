@@ -1,6 +1,6 @@
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../lib/app.ts";
-import { addressSubject, clientAddress } from "../../lib/client_address.ts";
+import { requestAddress } from "../../lib/client_address.ts";
 import { jsonError } from "../../lib/http.ts";
 import type { State } from "../../lib/state.ts";
 import { getHub } from "../../signaling/instance.ts";
@@ -36,10 +36,7 @@ export const handler: Handlers<unknown, State> = {
       );
     }
     const hub = await getHub();
-    const address = await addressSubject(
-      config,
-      clientAddress(req, ctx.remoteAddr, config),
-    );
+    const address = await requestAddress(req, ctx.remoteAddr, config);
     // Refused before the upgrade: no socket, no frame buffered.
     const slot = await hub.admit(address);
     if (!slot) {

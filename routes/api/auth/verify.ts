@@ -4,7 +4,8 @@ import { app } from "../../../lib/app.ts";
 import { json, jsonError, readJson } from "../../../lib/http.ts";
 import { signIn } from "../../../lib/identity/auth.ts";
 import { sessionCookieHeader } from "../../../lib/identity/cookies.ts";
-import { rateLimited, requestAddress } from "../../../lib/limit_check.ts";
+import { requestAddress } from "../../../lib/client_address.ts";
+import { rateLimited } from "../../../lib/limit_check.ts";
 import { log } from "../../../lib/log.ts";
 
 const Body = z.object({

@@ -4,12 +4,8 @@ import { app } from "../../../lib/app.ts";
 import { requireSession } from "../../../lib/guards.ts";
 import { json, jsonError, readJson } from "../../../lib/http.ts";
 import { checkHandle } from "../../../lib/identity/handles.ts";
-import {
-  atMost,
-  rateLimited,
-  requestAddress,
-  spend,
-} from "../../../lib/limit_check.ts";
+import { requestAddress } from "../../../lib/client_address.ts";
+import { atMost, rateLimited, spend } from "../../../lib/limit_check.ts";
 import { log } from "../../../lib/log.ts";
 import type { State } from "../../../lib/state.ts";
 import {

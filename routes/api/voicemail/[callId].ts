@@ -1,6 +1,6 @@
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../../lib/app.ts";
-import { addressSubject, clientAddress } from "../../../lib/client_address.ts";
+import { requestAddress } from "../../../lib/client_address.ts";
 import type { State } from "../../../lib/state.ts";
 import { uploadVoicemail } from "../../../lib/voicemail/service.ts";
 
@@ -10,10 +10,7 @@ export const handler: Handlers<unknown, State> = {
     // A signed-in caller is limited per wallet, anyone else per address.
     const wallet = ctx.state.session?.publicKey;
     const uploader = wallet ? { wallet } : {
-      address: await addressSubject(
-        config,
-        clientAddress(req, ctx.remoteAddr, config),
-      ),
+      address: await requestAddress(req, ctx.remoteAddr, config),
     };
     return uploadVoicemail(kv, config, req, ctx.params.callId, uploader);
   },

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { app } from "../../../../lib/app.ts";
 import { requireHandle } from "../../../../lib/guards.ts";
 import { json, jsonError, readJson } from "../../../../lib/http.ts";
-import { requestAddress } from "../../../../lib/limit_check.ts";
+import { requestAddress } from "../../../../lib/client_address.ts";
 import { startBinding } from "../../../../lib/phone/binding.ts";
 import type { State } from "../../../../lib/state.ts";
 
