@@ -329,25 +329,26 @@ export class Hub {
       conn.deviceId = msg.deviceId;
       conn.whenBusy = msg.whenBusy;
       this.subscribe(conn, devicesTopic(conn.identity.handle));
-      this.subscribe(conn, connTopic(conn.id));
-      // Rings may come from any isolate: be subscribed before being online.
-      await this.opts.bus.ready();
-      await markOnline(
-        this.opts.kv,
-        conn.identity.handle,
-        msg.deviceId,
-        msg.whenBusy,
-      );
     } else {
       conn.role = "caller";
       conn.callerId = conn.identity.publicKey
         ? `wallet:${conn.identity.publicKey}`
         : `token:${msg.callerToken}`;
-      // Messages for this socket's calls come to it alone, by its own id.
-      this.subscribe(conn, connTopic(conn.id));
-      await this.opts.bus.ready();
     }
     clearTimeout(conn.helloTimer);
+    // Messages of this socket's calls come to it alone, by its own id.
+    this.subscribe(conn, connTopic(conn.id));
+    // Rings and answers may come from any isolate: be subscribed everywhere
+    // before being online (devices) or able to ring (callers).
+    await this.opts.bus.ready();
+    if (conn.role === "device") {
+      await markOnline(
+        this.opts.kv,
+        conn.identity.handle!,
+        conn.deviceId!,
+        conn.whenBusy,
+      );
+    }
     log("signal.hello", { kind: conn.role });
     conn.send({
       type: "welcome",
