@@ -1,5 +1,7 @@
 /**
- * A per-key token bucket, kept in memory for this isolate only.
+ * A per-key token bucket, kept in memory for this isolate only: the
+ * signaling hub's per-socket flood limit (abuse limits shared across
+ * isolates live in KV: lib/store/rate.ts).
  *
  * Each key (for example a client's address) has a bucket of `capacity`
  * tokens that refills at `refillPerSecond`; a request takes one token or is
@@ -90,6 +92,11 @@ export class TokenBucketLimiter {
   /** Whether `key` is remembered (tests and diagnostics). */
   has(key: string): boolean {
     return this.#buckets.has(key);
+  }
+
+  /** Forgets one key (its next take starts with a full bucket). */
+  forget(key: string): void {
+    this.#buckets.delete(key);
   }
 
   /** Forgets every key. */

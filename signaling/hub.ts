@@ -24,6 +24,7 @@ import {
   takeSlot,
 } from "../lib/store/rate.ts";
 import { getCall } from "../lib/store/calls.ts";
+import { TokenBucketLimiter } from "../lib/rate_limit.ts";
 import { connTopic, devicesTopic } from "./calls.ts";
 
 export { SUBPROTOCOL };
@@ -100,18 +101,13 @@ class Conn {
   /** The frame being handled; the next waits for it. */
   queue: Promise<void> = Promise.resolve();
   lastSeen = Date.now();
-  tokens: number;
-  tokensAt = Date.now();
   closed = false;
 
   constructor(
     readonly socket: WebSocket,
     readonly identity: Identity,
     readonly slot: Slot | null,
-    burst: number,
-  ) {
-    this.tokens = burst;
-  }
+  ) {}
 
   send(msg: ServerMessage): void {
     if (this.socket.readyState === WebSocket.OPEN) {
@@ -126,14 +122,22 @@ export class Hub {
   readonly heartbeatMs: number;
   readonly resumeGraceMs: number;
   readonly helloMs: number;
-  private flood: { burst: number; perSecond: number };
+  /** Per-socket flood limit, one bucket per connection id. */
+  private flood: TokenBucketLimiter;
   private sweep: ReturnType<typeof setInterval>;
 
   constructor(private opts: HubOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? 15_000;
     this.resumeGraceMs = opts.resumeGraceMs ?? 60_000;
     this.helloMs = opts.helloMs ?? 5_000;
-    this.flood = opts.flood ?? { burst: 200, perSecond: 50 };
+    const flood = opts.flood ?? { burst: 200, perSecond: 50 };
+    this.flood = new TokenBucketLimiter({
+      capacity: flood.burst,
+      refillPerSecond: flood.perSecond,
+      // More than the sockets one isolate holds: a bucket is forgotten when
+      // its socket closes, never because others crowd it out.
+      maxKeys: 1_000_000,
+    });
     const notify: Notify = (topic, msg, exceptDevice) =>
       this.publish(topic, msg, exceptDevice);
     this.calls = new Calls({
@@ -179,7 +183,7 @@ export class Hub {
   }
 
   attach(socket: WebSocket, identity: Identity, slot: Slot | null): void {
-    const conn = new Conn(socket, identity, slot, this.flood.burst);
+    const conn = new Conn(socket, identity, slot);
     this.conns.add(conn);
     // A socket that never says hello is closed, whatever else it sends.
     conn.helloTimer = setTimeout(() => {
@@ -191,7 +195,7 @@ export class Hub {
       if (conn.closed) return;
       conn.lastSeen = Date.now();
       // The flood limit is checked on arrival, so the queue stays short.
-      if (!this.takeToken(conn)) {
+      if (!this.flood.take(conn.id).ok) {
         return this.closeConn(conn, CLOSE.rateLimited, "too many messages");
       }
       // One frame at a time per socket: relayed messages keep their order
@@ -245,6 +249,7 @@ export class Hub {
     if (conn.closed) return;
     conn.closed = true;
     clearTimeout(conn.helloTimer);
+    this.flood.forget(conn.id);
     this.conns.delete(conn);
     for (const u of conn.unsubs) u();
     for (const [callId, role] of conn.calls) {
@@ -276,18 +281,6 @@ export class Hub {
         ).catch(() => {});
       }
     }
-  }
-
-  private takeToken(conn: Conn): boolean {
-    const now = Date.now();
-    conn.tokens = Math.min(
-      this.flood.burst,
-      conn.tokens + (now - conn.tokensAt) / 1000 * this.flood.perSecond,
-    );
-    conn.tokensAt = now;
-    if (conn.tokens < 1) return false;
-    conn.tokens -= 1;
-    return true;
   }
 
   private async onFrame(conn: Conn, data: unknown): Promise<void> {

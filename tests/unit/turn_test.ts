@@ -166,6 +166,20 @@ Deno.test("rate limit: a fresh key gets the whole burst, then is refused", () =>
   assert.deepEqual(l.take("b", t), { ok: true });
 });
 
+Deno.test("rate limit: a forgotten key starts again with a full bucket, others keep theirs", () => {
+  const l = new TokenBucketLimiter({
+    capacity: 2,
+    refillPerSecond: 0.001,
+    maxKeys: 100,
+  });
+  const t = 1_000_000;
+  for (const k of ["a", "a", "b", "b"]) assert.ok(l.take(k, t).ok);
+  l.forget("a");
+  assert.equal(l.has("a"), false);
+  assert.ok(l.take("a", t).ok);
+  assert.ok(!l.take("b", t).ok);
+});
+
 Deno.test("rate limit: tokens refill over time, never beyond capacity", () => {
   const l = new TokenBucketLimiter({
     capacity: 3,
