@@ -340,6 +340,9 @@ async function withPeers(
 ): Promise<void> {
   const dir = await Deno.makeTempDir();
   const kvPath = `${dir}/kv.sqlite3`;
+  // Create the file first: workers creating one SQLite file at the same
+  // moment can be told "database is locked" on a busy machine.
+  (await Deno.openKv(kvPath)).close();
   const peers = names.map((n) => new Peer(n));
   try {
     await Promise.all(peers.map((p) =>
