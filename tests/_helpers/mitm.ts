@@ -80,10 +80,12 @@ export interface MitmProxy extends AsyncDisposable {
   /** null: a faithful relay. */
   attacker: Attacker | null;
   /**
-   * Drop the caller's hangups on attacked calls, as an attacker who wants
-   * the callee's leg to stay up would.
+   * Drop hang-ups on attacked calls both ways (the caller's going up, the
+   * callee's coming down to the caller), as an attacker who wants both legs
+   * to stay up would: then each side can only be saved by its own check,
+   * whichever side notices first.
    */
-  dropCallerHangups: boolean;
+  dropHangups: boolean;
   /** Calls whose offer the attacker took. */
   attacked: Set<string>;
   /** Every signaling message that went through, in order (envelopes). */
@@ -125,7 +127,7 @@ export function startMitmProxy(
       intercepted: attack,
     });
     if (
-      proxy.dropCallerHangups && m.type === "hangup" &&
+      proxy.dropHangups && m.type === "hangup" &&
       conn.role === "caller" && callId && proxy.attacked.has(callId)
     ) return;
     if (!attack) return conn.toUpstream(m);
@@ -159,13 +161,16 @@ export function startMitmProxy(
     const attacker = proxy.attacker;
     const attack = conn.role === "caller" && !!callId && !!attacker &&
       calls.has(callId) && (m.type === "answer" || m.type === "candidate");
+    const dropped = proxy.dropHangups && m.type === "hangup" &&
+      conn.role === "caller" && !!callId && proxy.attacked.has(callId);
     proxy.seen.push({
       dir: "down",
       role: conn.role,
       type: m.type,
       callId,
-      intercepted: attack,
+      intercepted: attack || dropped,
     });
+    if (dropped) return;
     if (!attack) return conn.toBrowser(m);
     if (m.type === "answer") {
       await attacker!.calleeAnswered(callId!, String(m.sdp));
@@ -352,7 +357,7 @@ export function startMitmProxy(
     origin: `http://localhost:${port}`,
     upstream: opts.upstream ?? "",
     attacker: opts.attacker ?? null,
-    dropCallerHangups: false,
+    dropHangups: false,
     attacked: new Set<string>(),
     seen: [] as Seen[],
     sendToCaller: (callId: string, c: Candidate) => leg("A", callId, c),

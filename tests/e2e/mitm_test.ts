@@ -248,8 +248,11 @@ Deno.test({
   async fn() {
     await using w = await world("bob_mitm2", true);
     const { proxy, bob } = w;
-    // The attacker keeps Bob's leg alive when Alice's browser gives up.
-    proxy.dropCallerHangups = true;
+    // The attacker keeps both legs alive: Bob's hang-up never reaches Alice
+    // and hers never reaches Bob, so each must stop the call by its own
+    // check (before, Bob's hang-up could reach Alice before her check ran,
+    // and she showed an ordinary end instead of the warning).
+    proxy.dropHangups = true;
     await using aliceBrowser = await launchBrowser();
     const alice = await signUp(
       aliceBrowser.browser,
