@@ -12,12 +12,13 @@ import {
   verifyPeer,
 } from "../identity/device_cert.ts";
 
-/**
- * How long `verify` waits for the DTLS handshake's certificate to show in
- * getStats: within the caller's 8-second proof deadline, with room to spare.
- */
-const DTLS_STATS_WAIT_MS = 6000;
 import type { DeviceIdentity } from "./device_identity.ts";
+
+/**
+ * How long `verify` waits for the DTLS handshake to finish and show the
+ * peer's certificate: within the caller's 8-second proof deadline.
+ */
+const DTLS_WAIT_MS = 6000;
 
 export type Send = (msg: Record<string, unknown> & { type: string }) => void;
 
@@ -280,6 +281,18 @@ export class CallSession {
     }
   }
 
+  /** Ours and the peer's fingerprint as the SDP exchanged states them. */
+  private sdpFingerprints(): {
+    local: string | null;
+    remoteSdp: string | null;
+  } {
+    const fp = (sdp?: string) => sdp ? sdpFingerprint(sdp) : null;
+    return {
+      local: fp(this.pc.localDescription?.sdp),
+      remoteSdp: fp(this.pc.remoteDescription?.sdp),
+    };
+  }
+
   /**
    * The fingerprints for verification: ours and the peer's from the SDP
    * exchanged, and the peer's from the DTLS handshake ("sha-256 AB:..").
@@ -291,25 +304,56 @@ export class CallSession {
       remoteDtls: string | null;
     }
   > {
-    const fp = (sdp?: string) => sdp ? sdpFingerprint(sdp) : null;
-    let remoteDtls: string | null = null;
+    const sdp = this.sdpFingerprints();
+    return {
+      ...sdp,
+      remoteDtls: await this.handshakeFingerprint(sdp.remoteSdp),
+    };
+  }
+
+  /**
+   * The peer's certificate as the DTLS handshake used it, hashed with the
+   * algorithm its SDP fingerprint names. Read from the DTLS transport
+   * itself: Chromium's getStats can keep reporting no remote certificate
+   * for the whole call once it was asked before the handshake finished
+   * (a signed-in caller's proof used to ask that early), which stopped
+   * honest calls as unverifiable on a busy machine. getStats remains the
+   * fallback where the transport API is missing.
+   */
+  private async handshakeFingerprint(
+    remoteSdp: string | null,
+  ): Promise<string | null> {
+    const transport = this.pc.getSenders()[0]?.transport ??
+      this.pc.getReceivers()[0]?.transport;
+    const algorithm = remoteSdp?.split(" ")[0] ?? "sha-256";
+    const digest = ({
+      "sha-1": "SHA-1",
+      "sha-256": "SHA-256",
+      "sha-384": "SHA-384",
+      "sha-512": "SHA-512",
+    } as Record<string, string>)[algorithm];
+    if (transport?.getRemoteCertificates && digest) {
+      if (transport.state !== "connected") return null;
+      const [der] = transport.getRemoteCertificates();
+      if (!der) return null;
+      const hash = new Uint8Array(await crypto.subtle.digest(digest, der));
+      return `${algorithm} ${
+        [...hash].map((b) => b.toString(16).padStart(2, "0")).join(":")
+          .toUpperCase()
+      }`;
+    }
     const stats = await this.pc.getStats();
-    const byId = new Map<string, Record<string, unknown>>();
-    stats.forEach((s) => byId.set(s.id, s as Record<string, unknown>));
-    for (const s of byId.values()) {
-      if (s.type !== "transport" || s.dtlsState !== "connected") continue;
-      const c = byId.get(String(s.remoteCertificateId));
+    let remoteDtls: string | null = null;
+    stats.forEach((s) => {
+      if (s.type !== "transport" || s.dtlsState !== "connected") return;
+      const c = stats.get(String(s.remoteCertificateId));
       if (c?.fingerprint) {
         remoteDtls = `${String(c.fingerprintAlgorithm).toLowerCase()} ${
           String(c.fingerprint).toUpperCase()
         }`;
       }
-    }
-    return {
-      local: fp(this.pc.localDescription?.sdp),
-      remoteSdp: fp(this.pc.remoteDescription?.sdp),
-      remoteDtls,
-    };
+    });
+    return remoteDtls;
   }
 
   /**
@@ -319,7 +363,8 @@ export class CallSession {
   async proof(
     identity: DeviceIdentity,
   ): Promise<(VerifyInput & { callId: string }) | null> {
-    const fps = await this.fingerprints();
+    // From the SDP only: nothing here may ask getStats before the handshake.
+    const fps = this.sdpFingerprints();
     if (!fps.local || !fps.remoteSdp) return null;
     const statement = statementText({
       call: this.o.callId,
@@ -346,11 +391,9 @@ export class CallSession {
     expect: { handle: string; wallet: string },
   ): Promise<Verdict> {
     let fps = await this.fingerprints();
-    // The handshake's certificate shows in getStats shortly after connecting;
-    // on a busy machine that took more than the 2 s once allowed here, and a
-    // key not yet visible was reported as a different key (an interception
-    // warning for an honest call). Wait up to the proof deadline's share.
-    const until = Date.now() + DTLS_STATS_WAIT_MS;
+    // The handshake's certificate is there shortly after connecting; a key
+    // not yet visible must never read as a different key.
+    const until = Date.now() + DTLS_WAIT_MS;
     while (!fps.remoteDtls && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 100));
       fps = await this.fingerprints();
