@@ -8,6 +8,9 @@ import { start } from "$fresh/server.ts";
 import config from "./fresh.config.ts";
 import manifest from "./fresh.gen.ts";
 import { checkConfigOrExit } from "./lib/startup.ts";
+import { startSignaling } from "./signaling/instance.ts";
 
 checkConfigOrExit();
+// The hub's sweep ends calls whose isolate died, even before any socket opens.
+await startSignaling();
 await start(manifest, config);

@@ -39,6 +39,12 @@ export interface Config {
   ringMs: number;
   /** How long call-log records are kept. */
   callLogRetentionMs: number;
+  /** How often sockets send heartbeats; 3 missed ones close a socket. */
+  heartbeatMs: number;
+  /** How long a call side whose socket dropped may take to resume. */
+  resumeGraceMs: number;
+  /** How often each instance sweeps calls past their deadlines. */
+  sweepMs: number;
   /** Cross-isolate fan-out for signaling: BroadcastChannel or KV watch. */
   bus: "broadcast" | "kv";
   /** Voicemail limits: envelope size, recording length, retention. */
@@ -128,6 +134,9 @@ const schema = z.object({
   ),
   REACH_RING_SECONDS: z.coerce.number().min(1).max(600).default(60),
   REACH_CALL_LOG_DAYS: z.coerce.number().min(1).max(3650).default(90),
+  REACH_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(120).default(15),
+  REACH_RESUME_GRACE_SECONDS: z.coerce.number().min(0.1).max(600).default(60),
+  REACH_SWEEP_SECONDS: z.coerce.number().min(0.05).max(300).default(5),
   REACH_BUS: z.enum(["broadcast", "kv"]).default("broadcast"),
   REACH_PHONE_PEPPERS: keyring.optional(),
   REACH_VOICEMAIL_MAX_BYTES: z.coerce.number().int().min(16 * 1024).max(
@@ -274,6 +283,9 @@ export function loadConfig(
     ice,
     ringMs: e.REACH_RING_SECONDS * 1000,
     callLogRetentionMs: e.REACH_CALL_LOG_DAYS * 86400_000,
+    heartbeatMs: Math.round(e.REACH_HEARTBEAT_SECONDS * 1000),
+    resumeGraceMs: Math.round(e.REACH_RESUME_GRACE_SECONDS * 1000),
+    sweepMs: Math.round(e.REACH_SWEEP_SECONDS * 1000),
     bus: e.REACH_BUS,
     voicemail: {
       maxBytes: e.REACH_VOICEMAIL_MAX_BYTES,

@@ -1,9 +1,11 @@
 /**
  * The call state machine: ringing -> answered | declined | missed |
  * cancelled, answered -> ended; unavailable and busy end a call at once.
- * KV (lib/store/calls.ts) holds the authoritative state, so the first accept
- * wins on any isolate; this module adds the timers (ring lifetime, resume
- * grace) and tells both ends through the bus.
+ * KV (lib/store/calls.ts) holds the authoritative state and every deadline,
+ * so the first accept wins on any isolate and a call whose isolate died is
+ * still ended by another one's sweep (signaling/sweep.ts). This module tells
+ * both ends through the bus; its in-memory timers only make the isolate that
+ * holds a socket act at the deadline itself instead of at the next sweep.
  */
 import { hmacHex, randomHex, sha256Hex } from "../lib/crypto/hash.ts";
 import { log } from "../lib/log.ts";
@@ -15,8 +17,13 @@ import {
   endCall,
   getCall,
   inCall,
+  loseSide,
+  resumeSide,
+  settleCall,
+  type Settled,
   updateCall,
 } from "../lib/store/calls.ts";
+import type { Side } from "../lib/store/call_deadline.ts";
 import { onlineDevices } from "../lib/store/presence.ts";
 import { getProfile } from "../lib/store/profiles.ts";
 import { type Charge, spend } from "../lib/limit_check.ts";
@@ -35,6 +42,8 @@ export interface CallsOptions {
   ringMs: number;
   retentionMs: number;
   resumeGraceMs: number;
+  /** How long a side may go without a heartbeat tick before it counts as silent. */
+  silentMs: number;
   notify: Notify;
   /** The abuse limits (lib/limits.ts); rings use the ring limits. */
   limits: Limits;
@@ -64,17 +73,42 @@ export class Calls {
     this.timers.clear();
   }
 
-  private later(key: string, ms: number, fn: () => Promise<unknown>): void {
+  /** Settles the call at `at` (its deadline) on this isolate's clock. */
+  private later(key: string, callId: string, at: number): void {
     clearTimeout(this.timers.get(key));
     this.timers.set(
       key,
       setTimeout(() => {
         this.timers.delete(key);
-        fn().catch(() =>
+        this.settle(callId).catch(() =>
           log("signal.timer_error", { kind: key.split(":")[0] })
         );
-      }, ms),
+      }, Math.max(0, at - Date.now())),
     );
+  }
+
+  /**
+   * Ends the call if one of its deadlines has passed (exactly once, whoever
+   * else tries) and tells both ends; says whether this look ended it.
+   */
+  async settle(callId: string, now = Date.now()): Promise<Settled["kind"]> {
+    const r = await settleCall(this.o.kv, callId, this.o.retentionMs, now);
+    if (r.kind !== "ended") return r.kind;
+    const rec = r.call;
+    this.cancelTimer(`ring:${callId}`);
+    if (r.expiry.decision === "answered") {
+      log("call.hangup", { callId, reason: "connection_lost" });
+      const msg: ServerMessage = {
+        type: "hangup",
+        callId,
+        reason: "connection_lost",
+      };
+      await this.o.notify(connTopic(rec.callerConn), msg);
+      if (rec.calleeConn) await this.o.notify(connTopic(rec.calleeConn), msg);
+    } else {
+      await this.ended(rec, r.expiry.decision);
+    }
+    return "ended";
   }
 
   private cancelTimer(key: string): void {
@@ -142,7 +176,7 @@ export class Calls {
     }
     const callerHash = await hmacHex(this.o.hmacKey, "caller", r.callerId);
     const resumeToken = randomHex(32);
-    const rec: CallRecord = {
+    const rec = {
       callId: r.callId,
       state: "ringing",
       calleeHandle: r.to,
@@ -151,8 +185,17 @@ export class Calls {
       createdAt: Date.now(),
       callerResume: await sha256Hex(resumeToken),
       callerConn: r.callerConn,
-    };
-    if (!await createCall(kv, rec)) {
+    } satisfies Omit<
+      CallRecord,
+      "ringUntil" | "callerSeen" | "silentMs" | "graceMs" | "due"
+    >;
+    const created = await createCall(kv, rec, {
+      ringMs: this.o.ringMs,
+      silentMs: this.o.silentMs,
+      graceMs: this.o.resumeGraceMs,
+      from: r.from,
+    });
+    if (!created) {
       return {
         ok: false,
         code: "call_exists",
@@ -176,10 +219,7 @@ export class Calls {
       callId: r.callId,
       from: r.from,
     });
-    this.later(`ring:${r.callId}`, this.o.ringMs, async () => {
-      const ended = await this.end(r.callId, "missed", ["ringing"]);
-      if (ended) await this.ended(ended, "missed");
-    });
+    this.later(`ring:${r.callId}`, r.callId, rec.createdAt + this.o.ringMs);
     return { ok: true, devices: devices.length, resumeToken };
   }
 
@@ -286,11 +326,7 @@ export class Calls {
       : null;
     if (!role) return { ok: false };
     if (rec.state !== "ended") {
-      await updateCall(
-        this.o.kv,
-        callId,
-        () => role === "caller" ? { callerConn: conn } : { calleeConn: conn },
-      );
+      await resumeSide(this.o.kv, callId, role, conn);
       this.cancelTimer(`grace:${callId}:${role}`);
     }
     log("call.resumed", { callId, kind: role });
@@ -299,15 +335,15 @@ export class Calls {
 
   /**
    * A socket of this call dropped. The call (media is peer to peer) goes on;
-   * if that side has not resumed within the grace period, the call ends.
+   * the record now says that side has the grace period to resume, so any
+   * isolate's sweep ends the call if it does not; this isolate also settles
+   * it at that deadline itself.
    */
-  sideLost(callId: string, side: "caller" | "callee", conn: string): void {
-    this.later(`grace:${callId}:${side}`, this.o.resumeGraceMs, async () => {
-      const rec = await getCall(this.o.kv, callId);
-      if (!rec || rec.state === "ended") return;
-      const current = side === "caller" ? rec.callerConn : rec.calleeConn;
-      if (current !== conn) return; // it resumed, maybe on another isolate
-      await this.hangup(callId, side, "connection_lost");
-    });
+  async sideLost(callId: string, side: Side, conn: string): Promise<void> {
+    const rec = await loseSide(this.o.kv, callId, side, conn);
+    const lostAt = side === "caller" ? rec?.callerLostAt : rec?.calleeLostAt;
+    if (rec && lostAt !== undefined) {
+      this.later(`grace:${callId}:${side}`, callId, lostAt + rec.graceMs);
+    }
   }
 }

@@ -23,7 +23,8 @@ import {
   type Slot,
   takeSlot,
 } from "../lib/store/rate.ts";
-import { getCall } from "../lib/store/calls.ts";
+import { getCall, ringingFor, touchCall } from "../lib/store/calls.ts";
+import { Sweeper } from "./sweep.ts";
 import { TokenBucketLimiter } from "../lib/rate_limit.ts";
 import { connTopic, devicesTopic } from "./calls.ts";
 
@@ -43,13 +44,16 @@ export interface HubOptions {
   bus: Bus;
   config: Pick<
     Config,
-    "hmacKey" | "ringMs" | "callLogRetentionMs" | "limits"
+    | "hmacKey"
+    | "ringMs"
+    | "callLogRetentionMs"
+    | "limits"
+    | "heartbeatMs"
+    | "resumeGraceMs"
+    | "sweepMs"
   >;
-  heartbeatMs?: number;
   /** How long a new socket may take to say hello (default 5 s). */
   helloMs?: number;
-  /** How long a dropped side may take to resume before its call ends. */
-  resumeGraceMs?: number;
   /** Per-socket flood limit: burst and messages per second. */
   flood?: { burst: number; perSecond: number };
 }
@@ -122,13 +126,15 @@ export class Hub {
   readonly heartbeatMs: number;
   readonly resumeGraceMs: number;
   readonly helloMs: number;
+  /** Ends calls past their deadlines, this isolate's or a dead one's. */
+  readonly sweeper: Sweeper;
   /** Per-socket flood limit, one bucket per connection id. */
   private flood: TokenBucketLimiter;
-  private sweep: ReturnType<typeof setInterval>;
+  private ticker: ReturnType<typeof setInterval>;
 
   constructor(private opts: HubOptions) {
-    this.heartbeatMs = opts.heartbeatMs ?? 15_000;
-    this.resumeGraceMs = opts.resumeGraceMs ?? 60_000;
+    this.heartbeatMs = opts.config.heartbeatMs;
+    this.resumeGraceMs = opts.config.resumeGraceMs;
     this.helloMs = opts.helloMs ?? 5_000;
     const flood = opts.flood ?? { burst: 200, perSecond: 50 };
     this.flood = new TokenBucketLimiter({
@@ -146,11 +152,21 @@ export class Hub {
       ringMs: opts.config.ringMs,
       retentionMs: opts.config.callLogRetentionMs,
       resumeGraceMs: this.resumeGraceMs,
+      // A side unrefreshed for as long as a silent socket is kept open is
+      // one whose isolate died.
+      silentMs: this.heartbeatMs * 3,
       notify,
       limits: opts.config.limits,
     });
-    // One sweep for all sockets: close the silent, refresh device presence.
-    this.sweep = setInterval(() => this.tick(), this.heartbeatMs);
+    // One tick for all sockets: close the silent, refresh device presence
+    // and each call side's sign of life.
+    this.ticker = setInterval(() => this.tick(), this.heartbeatMs);
+    this.sweeper = new Sweeper({
+      kv: opts.kv,
+      settle: (callId, now) => this.calls.settle(callId, now),
+      intervalMs: opts.config.sweepMs,
+    });
+    this.sweeper.start();
   }
 
   /** Figures for the operator dashboard and benchmarks. */
@@ -213,7 +229,8 @@ export class Hub {
 
   /** Stops timers, closes every socket with 1001, and closes the bus. */
   async shutdown(): Promise<void> {
-    clearInterval(this.sweep);
+    clearInterval(this.ticker);
+    await this.sweeper.stop();
     this.calls.close();
     for (const c of [...this.conns]) {
       this.closeConn(c, CLOSE.goingAway, "server shutting down");
@@ -253,7 +270,9 @@ export class Hub {
     this.conns.delete(conn);
     for (const u of conn.unsubs) u();
     for (const [callId, role] of conn.calls) {
-      this.calls.sideLost(callId, role, conn.id);
+      this.calls.sideLost(callId, role, conn.id).catch(() =>
+        log("signal.error", { kind: "side_lost" })
+      );
     }
     conn.calls.clear();
     if (conn.slot) releaseSlot(this.opts.kv, conn.slot).catch(() => {});
@@ -272,13 +291,20 @@ export class Hub {
     for (const c of this.conns) {
       if (now - c.lastSeen > this.heartbeatMs * 3) {
         this.closeConn(c, CLOSE.heartbeatTimeout, "no heartbeat");
-      } else if (c.role === "device") {
+        continue;
+      }
+      if (c.role === "device") {
         markOnline(
           this.opts.kv,
           c.identity.handle!,
           c.deviceId!,
           c.whenBusy,
         ).catch(() => {});
+      }
+      // This socket is alive, so its side of each call is: say so in the
+      // record, where a sweep on any isolate reads it.
+      for (const [callId, role] of c.calls) {
+        touchCall(this.opts.kv, callId, role, c.id, now).catch(() => {});
       }
     }
   }
@@ -350,6 +376,12 @@ export class Hub {
       heartbeatMs: this.heartbeatMs,
       ringMs: this.opts.config.ringMs,
     });
+    if (conn.role === "device") {
+      // Calls that rang before this device was here still ring for it.
+      for (const r of await ringingFor(this.opts.kv, conn.identity.handle!)) {
+        conn.send({ type: "incoming", callId: r.callId, from: r.from });
+      }
+    }
   }
 
   private subscribe(conn: Conn, topic: string): void {

@@ -20,3 +20,19 @@ export async function resetHub(): Promise<void> {
   current = undefined;
   await hub?.shutdown();
 }
+
+/**
+ * Starts this instance's hub now (not at its first socket), so its sweep of
+ * calls past their deadlines runs from start-up on. On Deno Deploy, where an
+ * isolate with no open socket may not be running at all, a `Deno.cron` job
+ * also sweeps once a minute; it must be registered at start-up, as here.
+ */
+export async function startSignaling(): Promise<void> {
+  const cron = (Deno as { cron?: typeof Deno.cron }).cron;
+  if (Deno.env.get("DENO_DEPLOYMENT_ID") && typeof cron === "function") {
+    cron("reach-sweep-calls", "* * * * *", async () => {
+      await (await getHub()).sweeper.sweep();
+    });
+  }
+  await getHub();
+}

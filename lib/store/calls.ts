@@ -3,9 +3,15 @@
  * checks so that the first accept wins and every call ends exactly once.
  * Ending a call writes its call-log record (and the callee's history index)
  * in the same atomic.
+ *
+ * A call's deadlines live in its record (lib/store/call_deadline.ts), and
+ * every atomic that writes a live record also keeps two indexes true: the
+ * call under its deadline (`keys.callDue`, what a sweep reads) and, while it
+ * rings, under its handle (`keys.ringing`, what a device is told on hello).
  */
 import { keys } from "./keys.ts";
 import { addCallStats } from "./stats.ts";
+import { deadlineOf, type Expiry, expiry, type Side } from "./call_deadline.ts";
 
 export type CallDecision =
   | "answered"
@@ -33,6 +39,48 @@ export interface CallRecord {
   /** The socket currently speaking for each side (changes on resume). */
   callerConn: string;
   calleeConn?: string;
+  /** When ringing ends as missed. */
+  ringUntil: number;
+  /** Each side's last sign of life: its isolate's heartbeat tick, or a resume. */
+  callerSeen: number;
+  calleeSeen?: number;
+  /** When a side's socket closed; it has `graceMs` to resume. Unset while held. */
+  callerLostAt?: number;
+  calleeLostAt?: number;
+  /** Fixed when the call rang, so every isolate judges its deadlines alike. */
+  silentMs: number;
+  graceMs: number;
+  /** The deadline the record is indexed under: never later than the real one. */
+  due: number;
+}
+
+/** What a caller supplies; the timers and indexes are added by createCall. */
+export type NewCall = Omit<
+  CallRecord,
+  "ringUntil" | "callerSeen" | "silentMs" | "graceMs" | "due"
+>;
+
+/** The timers a call is created with (defaults: the documented values). */
+export interface CallTimers {
+  ringMs: number;
+  /** How long a side may go without a refresh before its isolate counts as dead. */
+  silentMs: number;
+  /** How long a side that lost its socket may take to resume. */
+  graceMs: number;
+}
+
+export const DEFAULT_CALL_TIMERS: CallTimers = {
+  ringMs: 60_000,
+  silentMs: 45_000,
+  graceMs: 60_000,
+};
+
+/** A call ringing for a handle, as the ringing index holds it. */
+export interface RingingEntry {
+  callId: string;
+  /** The caller's handle when signed in (what `incoming` shows), else null. */
+  from: string | null;
+  ringUntil: number;
 }
 
 export interface CallLogRecord {
@@ -47,16 +95,69 @@ export interface CallLogRecord {
 
 /** A call record outlives its call briefly, for resumes and late messages. */
 const CALL_RECORD_TTL_MS = 6 * 3600_000;
+/** A ringing entry outlives its ring deadline by this much at most. */
+const RINGING_MARGIN_MS = 60_000;
+
+/**
+ * Adds to `op` the writes that store `next` in place of `prev` (null for a
+ * new record): the record itself, and its deadline and ringing indexes.
+ */
+function putRecord(
+  op: Deno.AtomicOperation,
+  prev: CallRecord | null,
+  next: CallRecord,
+  now: number,
+  from: string | null = null,
+): Deno.AtomicOperation {
+  op.set(keys.call(next.callId), next, { expireIn: CALL_RECORD_TTL_MS });
+  const live = next.state !== "ended";
+  const moved = !prev || prev.due !== next.due || prev.state !== next.state;
+  if (prev && prev.state !== "ended" && (moved || !live)) {
+    op.delete(keys.callDue(prev.due, prev.callId));
+  }
+  if (live && moved) {
+    op.set(keys.callDue(next.due, next.callId), next.state, {
+      expireIn: CALL_RECORD_TTL_MS,
+    });
+  }
+  if (!prev && next.state === "ringing") {
+    op.set(
+      keys.ringing(next.calleeHandle, next.callId),
+      {
+        callId: next.callId,
+        from,
+        ringUntil: next.ringUntil,
+      } satisfies RingingEntry,
+      { expireIn: Math.max(1, next.ringUntil - now) + RINGING_MARGIN_MS },
+    );
+  }
+  if (prev?.state === "ringing" && next.state !== "ringing") {
+    op.delete(keys.ringing(prev.calleeHandle, prev.callId));
+  }
+  return op;
+}
 
 export async function createCall(
   kv: Deno.Kv,
-  rec: CallRecord,
+  call: NewCall,
+  opts: Partial<CallTimers> & { from?: string | null } = {},
 ): Promise<boolean> {
-  const res = await kv.atomic()
-    .check({ key: keys.call(rec.callId), versionstamp: null })
-    .set(keys.call(rec.callId), rec, { expireIn: CALL_RECORD_TTL_MS })
-    .commit();
-  return res.ok;
+  const t = { ...DEFAULT_CALL_TIMERS, ...opts };
+  const rec: CallRecord = {
+    ...call,
+    ringUntil: call.createdAt + t.ringMs,
+    callerSeen: call.createdAt,
+    silentMs: t.silentMs,
+    graceMs: t.graceMs,
+    due: 0,
+  };
+  rec.due = deadlineOf(rec);
+  const op = kv.atomic().check({
+    key: keys.call(rec.callId),
+    versionstamp: null,
+  });
+  putRecord(op, null, rec, call.createdAt, opts.from ?? null);
+  return (await op.commit()).ok;
 }
 
 export async function getCall(
@@ -66,12 +167,19 @@ export async function getCall(
   return (await kv.get<CallRecord>(keys.call(callId))).value;
 }
 
-/** Is this handle in an answered call right now? */
-export async function inCall(kv: Deno.Kv, handle: string): Promise<boolean> {
+/**
+ * Is this handle in a live answered call right now? A call whose side has
+ * gone silent past its deadline does not count, even before a sweep ends it.
+ */
+export async function inCall(
+  kv: Deno.Kv,
+  handle: string,
+  now = Date.now(),
+): Promise<boolean> {
   const entry = await kv.get<string>(keys.inCall(handle));
   if (!entry.value) return false;
   const call = await getCall(kv, entry.value);
-  return call?.state === "answered";
+  return call?.state === "answered" && deadlineOf(call) > now;
 }
 
 /** First accept wins: ringing -> answered, atomically. */
@@ -84,40 +192,152 @@ export async function acceptCall(
   now = Date.now(),
 ): Promise<CallRecord | null> {
   const entry = await kv.get<CallRecord>(keys.call(callId));
-  if (entry.value?.state !== "ringing") return null;
+  const rec = entry.value;
+  if (rec?.state !== "ringing" || rec.ringUntil <= now) return null;
   const next: CallRecord = {
-    ...entry.value,
+    ...rec,
     state: "answered",
     answeredAt: now,
     answeredBy: deviceId,
     calleeResume,
     calleeConn,
+    calleeSeen: now,
   };
-  const res = await kv.atomic().check(entry)
-    .set(entry.key, next, { expireIn: CALL_RECORD_TTL_MS })
+  next.due = deadlineOf(next);
+  const op = kv.atomic().check(entry);
+  putRecord(op, rec, next, now)
     .set(keys.inCall(next.calleeHandle), callId, {
       expireIn: CALL_RECORD_TTL_MS,
-    })
-    .commit();
-  return res.ok ? next : null;
+    });
+  return (await op.commit()).ok ? next : null;
 }
 
-/** Applies a change to a live (not ended) call; retries on a parallel write. */
+/**
+ * Applies a change to a live (not ended) call; retries on a parallel write.
+ * The deadline index moves earlier if the change brings a deadline closer
+ * (a lost socket); a later deadline is left for the sweep to find.
+ */
 export async function updateCall(
   kv: Deno.Kv,
   callId: string,
-  change: (rec: CallRecord) => Partial<CallRecord>,
+  change: (rec: CallRecord) => Partial<CallRecord> | null,
+  now = Date.now(),
 ): Promise<CallRecord | null> {
   for (let i = 0; i < 5; i++) {
     const entry = await kv.get<CallRecord>(keys.call(callId));
-    if (!entry.value || entry.value.state === "ended") return null;
-    const next = { ...entry.value, ...change(entry.value) };
-    const res = await kv.atomic().check(entry)
-      .set(entry.key, next, { expireIn: CALL_RECORD_TTL_MS })
-      .commit();
-    if (res.ok) return next;
+    const rec = entry.value;
+    if (!rec || rec.state === "ended") return null;
+    const diff = change(rec);
+    if (!diff) return null;
+    const next: CallRecord = { ...rec, ...diff };
+    next.due = Math.min(rec.due, deadlineOf(next));
+    const op = kv.atomic().check(entry);
+    if ((await putRecord(op, rec, next, now).commit()).ok) return next;
   }
   return null;
+}
+
+/**
+ * A side's socket is alive (its isolate's heartbeat tick): records it as
+ * that side's last sign of life, if that socket still speaks for the side.
+ */
+export function touchCall(
+  kv: Deno.Kv,
+  callId: string,
+  side: Side,
+  conn: string,
+  now = Date.now(),
+): Promise<CallRecord | null> {
+  return updateCall(kv, callId, (rec) => {
+    if ((side === "caller" ? rec.callerConn : rec.calleeConn) !== conn) {
+      return null;
+    }
+    return side === "caller" ? { callerSeen: now } : { calleeSeen: now };
+  }, now);
+}
+
+/**
+ * A side's socket closed: it has the call's grace period to resume. Returns
+ * the record (with its new deadline), or null if another socket already
+ * speaks for that side or the call has ended.
+ */
+export function loseSide(
+  kv: Deno.Kv,
+  callId: string,
+  side: Side,
+  conn: string,
+  now = Date.now(),
+): Promise<CallRecord | null> {
+  return updateCall(kv, callId, (rec) => {
+    if ((side === "caller" ? rec.callerConn : rec.calleeConn) !== conn) {
+      return null;
+    }
+    return side === "caller"
+      ? { callerSeen: now, callerLostAt: now }
+      : { calleeSeen: now, calleeLostAt: now };
+  }, now);
+}
+
+/** A side resumed on a new socket: it speaks for the side and is alive. */
+export function resumeSide(
+  kv: Deno.Kv,
+  callId: string,
+  side: Side,
+  conn: string,
+  now = Date.now(),
+): Promise<CallRecord | null> {
+  return updateCall(
+    kv,
+    callId,
+    () =>
+      side === "caller"
+        ? { callerConn: conn, callerSeen: now, callerLostAt: undefined }
+        : { calleeConn: conn, calleeSeen: now, calleeLostAt: undefined },
+    now,
+  );
+}
+
+/** The atomic that ends `entry`'s call: record, log, counters, indexes. */
+async function endOp(
+  kv: Deno.Kv,
+  entry: Deno.KvEntry<CallRecord>,
+  decision: CallDecision,
+  retentionMs: number,
+  now: number,
+  endAt = now,
+): Promise<{ op: Deno.AtomicOperation; ended: CallRecord }> {
+  const rec = entry.value;
+  const ended: CallRecord = {
+    ...rec,
+    state: "ended",
+    endedAt: now,
+    decision: rec.state === "answered" ? "answered" : decision,
+  };
+  const log: CallLogRecord = {
+    callId: rec.callId,
+    callerHash: rec.callerHash,
+    calleeHash: rec.calleeHash,
+    startedAt: rec.createdAt,
+    durationMs: rec.answeredAt ? Math.max(0, endAt - rec.answeredAt) : 0,
+    decision: ended.decision!,
+    relayed: rec.relayed ?? false,
+  };
+  const op = kv.atomic().check(entry);
+  putRecord(op, rec, ended, now)
+    .set(keys.callLog(rec.callId), log, { expireIn: retentionMs })
+    .set(
+      keys.callLogByCallee(rec.calleeHash, rec.createdAt, rec.callId),
+      rec.callId,
+      { expireIn: retentionMs },
+    );
+  // The dashboard's counters change with the log, never by scanning it.
+  addCallStats(op, log);
+  if (rec.state === "answered") {
+    // Clear the busy marker only if it is still this call's.
+    const busy = await kv.get<string>(keys.inCall(rec.calleeHandle));
+    if (busy.value === rec.callId) op.check(busy).delete(busy.key);
+  }
+  return { op, ended };
 }
 
 /**
@@ -134,43 +354,119 @@ export async function endCall(
 ): Promise<CallRecord | null> {
   for (let i = 0; i < 5; i++) {
     const entry = await kv.get<CallRecord>(keys.call(callId));
-    const rec = entry.value;
-    if (!rec || !from.includes(rec.state)) return null;
-    const ended: CallRecord = {
-      ...rec,
-      state: "ended",
-      endedAt: now,
-      decision: rec.state === "answered" ? "answered" : decision,
-    };
-    const log: CallLogRecord = {
-      callId,
-      callerHash: rec.callerHash,
-      calleeHash: rec.calleeHash,
-      startedAt: rec.createdAt,
-      durationMs: rec.answeredAt ? now - rec.answeredAt : 0,
-      decision: ended.decision!,
-      relayed: rec.relayed ?? false,
-    };
-    const op = kv.atomic().check(entry)
-      .set(entry.key, ended, { expireIn: CALL_RECORD_TTL_MS })
-      .set(keys.callLog(callId), log, { expireIn: retentionMs })
-      .set(
-        keys.callLogByCallee(rec.calleeHash, rec.createdAt, callId),
-        callId,
-        {
-          expireIn: retentionMs,
-        },
-      );
-    // The dashboard's counters change with the log, never by scanning it.
-    addCallStats(op, log);
-    if (rec.state === "answered") {
-      // Clear the busy marker only if it is still this call's.
-      const busy = await kv.get<string>(keys.inCall(rec.calleeHandle));
-      if (busy.value === callId) op.check(busy).delete(busy.key);
-    }
+    if (!entry.value || !from.includes(entry.value.state)) return null;
+    const { op, ended } = await endOp(kv, entry, decision, retentionMs, now);
     if ((await op.commit()).ok) return ended;
   }
   return null;
+}
+
+/** What settling a call did. */
+export type Settled =
+  | { kind: "ended"; call: CallRecord; expiry: Expiry }
+  /** Not due yet: indexed under its real deadline now. */
+  | { kind: "live"; due: number }
+  /** Already ended (or gone) before this look. */
+  | { kind: "gone" };
+
+/**
+ * Looks at one call at `now`: if a deadline has passed, ends it with the
+ * decision that deadline gives, exactly once whoever else looks at the same
+ * moment (the atomic checks the record); if not, re-indexes it under its
+ * real deadline. Every isolate's timers and sweeps end calls through here.
+ */
+export async function settleCall(
+  kv: Deno.Kv,
+  callId: string,
+  retentionMs: number,
+  now = Date.now(),
+): Promise<Settled> {
+  for (let i = 0; i < 10; i++) {
+    const entry = await kv.get<CallRecord>(keys.call(callId));
+    const rec = entry.value;
+    if (!rec || rec.state === "ended") return { kind: "gone" };
+    const exp = expiry(rec, now);
+    if (!exp) {
+      const due = deadlineOf(rec);
+      if (due === rec.due) return { kind: "live", due };
+      const op = kv.atomic().check(entry);
+      putRecord(op, rec, { ...rec, due }, now);
+      if ((await op.commit()).ok) return { kind: "live", due };
+      continue;
+    }
+    const { op, ended } = await endOp(
+      kv,
+      entry,
+      exp.decision,
+      retentionMs,
+      now,
+      exp.decision === "answered" ? exp.endAt : now,
+    );
+    if ((await op.commit()).ok) {
+      return { kind: "ended", call: ended, expiry: exp };
+    }
+  }
+  throw new Error("call record kept changing");
+}
+
+/** The calls due by `now` (oldest deadline first), at most `limit`. */
+export async function dueCalls(
+  kv: Deno.Kv,
+  now: number,
+  limit: number,
+): Promise<Deno.KvEntry<string>[]> {
+  const out: Deno.KvEntry<string>[] = [];
+  const iter = kv.list<string>({
+    start: keys.callDuePrefix(),
+    end: keys.callDue(now + 1, ""),
+  }, { limit, batchSize: Math.min(limit, 500) });
+  for await (const e of iter) out.push(e);
+  return out;
+}
+
+/** Removes an index entry whose call is gone (expired record), if unchanged. */
+export async function dropDueEntry(
+  kv: Deno.Kv,
+  entry: Deno.KvEntry<unknown>,
+): Promise<void> {
+  await kv.atomic().check(entry).delete(entry.key).commit();
+}
+
+/** The calls still ringing for a handle at `now`. */
+export async function ringingFor(
+  kv: Deno.Kv,
+  handle: string,
+  now = Date.now(),
+): Promise<RingingEntry[]> {
+  const out: RingingEntry[] = [];
+  for await (
+    const e of kv.list<RingingEntry>({ prefix: keys.ringingPrefix(handle) })
+  ) {
+    if (e.value.ringUntil > now) out.push(e.value);
+  }
+  return out;
+}
+
+/**
+ * Live calls across every isolate, by state, read from the deadline index
+ * (at most `cap` entries are read; `capped` says when there were more).
+ */
+export async function liveCallCounts(
+  kv: Deno.Kv,
+  cap = 100_000,
+): Promise<{ ringing: number; answered: number; capped: boolean }> {
+  let ringing = 0, answered = 0, n = 0;
+  for await (
+    const e of kv.list<string>({ prefix: keys.callDuePrefix() }, {
+      limit: cap + 1,
+      batchSize: 1000,
+    })
+  ) {
+    if (++n > cap) return { ringing, answered, capped: true };
+    if (e.value === "ringing") ringing++;
+    else if (e.value === "answered") answered++;
+  }
+  return { ringing, answered, capped: false };
 }
 
 export async function getCallLog(

@@ -17,6 +17,22 @@ export const keys = {
     ["presence", handle, deviceId] as const,
   /** Call id -> CallRecord: the authoritative call state. */
   call: (callId: string) => ["call", callId] as const,
+  /**
+   * (deadline ms, call id) -> the call's state: every live call, indexed by
+   * the time a sweep must look at it (never later than its real deadline;
+   * lib/store/call_deadline.ts). Written in each atomic that changes the
+   * record; removed when the call ends.
+   */
+  callDue: (due: number, callId: string) => ["call_due", due, callId] as const,
+  callDuePrefix: () => ["call_due"] as const,
+  /**
+   * (handle, call id) -> RingingEntry: a call ringing for that handle, so a
+   * device that says hello is told about it. Removed when ringing ends;
+   * expires at the ring deadline.
+   */
+  ringing: (handle: string, callId: string) =>
+    ["ringing", handle, callId] as const,
+  ringingPrefix: (handle: string) => ["ringing", handle] as const,
   /** Handle -> call id while that handle is in an answered call. */
   inCall: (handle: string) => ["in_call", handle] as const,
   /** Call id -> CallLogRecord, kept for the retention period. */
