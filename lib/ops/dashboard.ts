@@ -1,9 +1,11 @@
 /**
  * Everything /ops shows, gathered in one call: counters (lib/store/stats.ts),
- * devices online now, this isolate's connections, and one page of the log.
+ * devices online now, live calls across every isolate (the deadline index),
+ * this isolate's connections, and one page of the log.
  */
 import { getHub } from "../../signaling/instance.ts";
 import type { PresenceRecord } from "../store/presence.ts";
+import { liveCallCounts } from "../store/calls.ts";
 import { readStats, type Stats, type StatsDecision } from "../store/stats.ts";
 import { listCallLog, type OpsLogPage } from "./calllog.ts";
 
@@ -13,6 +15,8 @@ export interface Dashboard {
   now: number;
   stats: Stats;
   devicesOnline: number;
+  /** Calls ringing and answered now, on every isolate. */
+  live: { ringing: number; answered: number; capped: boolean };
   connections: { connections: number; devices: number; callers: number };
   log: OpsLogPage;
   decision: StatsDecision | null;
@@ -62,15 +66,17 @@ export async function loadDashboard(
     from = null;
     log = await page(null);
   }
-  const [stats, devicesOnline, hub] = await Promise.all([
+  const [stats, devicesOnline, live, hub] = await Promise.all([
     readStats(kv, { days: DASHBOARD_DAYS, now }),
     countDevicesOnline(kv, now),
+    liveCallCounts(kv),
     getHub(),
   ]);
   return {
     now,
     stats,
     devicesOnline,
+    live,
     connections: hub.stats(),
     log,
     decision: opts.decision,

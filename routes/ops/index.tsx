@@ -177,6 +177,13 @@ export default function Ops({ data }: PageProps<Dashboard, State>) {
           <dd id="fig-devices">{data.devicesOnline}</dd>
         </div>
         <div>
+          <dt>Calls live now (every isolate)</dt>
+          <dd id="fig-live">
+            {data.live.ringing} ringing, {data.live.answered} answered
+            {data.live.capped ? " (at least)" : ""}
+          </dd>
+        </div>
+        <div>
           <dt>Connections on this isolate</dt>
           <dd id="fig-connections">
             {data.connections.connections} ({data.connections.devices} devices,

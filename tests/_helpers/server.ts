@@ -14,7 +14,13 @@ export interface RunningServer extends AsyncDisposable {
   origin: string;
   /** Everything the process printed so far (stdout and stderr). */
   output(): string;
+  /** SIGTERM: the server shuts down cleanly; resolves once it has exited. */
   stop(): Promise<void>;
+  /**
+   * SIGKILL: the process dies at once, as a crashed isolate does (no
+   * shutdown code runs, sockets just drop); resolves once it has exited.
+   */
+  kill(): Promise<void>;
 }
 
 export function freePort(): number {
@@ -60,21 +66,23 @@ export async function startServer(opts: {
     throw e;
   }
   exited.catch(() => {});
-  const stop = async () => {
+  const signal = async (sig: Deno.Signal) => {
     try {
-      child.kill("SIGTERM");
+      child.kill(sig);
     } catch {
       // already gone
     }
     await status;
     await pumps;
   };
+  const stop = () => signal("SIGTERM");
   return {
     port,
     pid: child.pid,
     origin: `http://localhost:${port}`,
     output: () => out,
     stop,
+    kill: () => signal("SIGKILL"),
     [Symbol.asyncDispose]: stop,
   };
 }
@@ -123,15 +131,25 @@ export async function startAppServer(
     },
     port: opts.port,
   });
+  // A temp folder made here goes with the server; one passed in (to outlive
+  // it, e.g. for a restart on the same KV) is the caller's to remove.
+  const removeDir = async () => {
+    if (!opts.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
   const stop = async () => {
     await server.stop();
-    if (!opts.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await removeDir();
+  };
+  const kill = async () => {
+    await server.kill();
+    await removeDir();
   };
   return {
     ...server,
     kvPath: `${dir}/kv.sqlite3`,
     dir,
     stop,
+    kill,
     [Symbol.asyncDispose]: stop,
   };
 }

@@ -21,16 +21,26 @@ export class SignalClient implements AsyncDisposable {
     reject: (e: Error) => void;
   }[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** The automatic heartbeat's timer, while it runs. */
+  private beat: ReturnType<typeof setInterval> | undefined;
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(readonly ws: WebSocket, heartbeat = false) {
     ws.onmessage = (e) => {
       const m = JSON.parse(e.data) as ServerMessage;
+      // Like a browser client: once welcomed, heartbeat at the pace the
+      // server asks for, until the socket closes.
+      if (heartbeat && m.type === "welcome" && this.beat === undefined) {
+        this.beat = setInterval(() => {
+          if (ws.readyState === WebSocket.OPEN) this.send({ type: "heartbeat" });
+        }, m.heartbeatMs);
+      }
       const i = this.waiters.findIndex((w) => w.type === m.type && w.pred(m));
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m);
       else this.inbox.push(m);
     };
     this.closed = new Promise((resolve) => {
       ws.onclose = (e) => {
+        this.stopHeartbeat();
         resolve({ code: e.code, reason: e.reason });
         // Nothing more will come: fail whoever still waits, with the reason.
         for (const w of this.waiters.splice(0)) {
@@ -52,6 +62,11 @@ export class SignalClient implements AsyncDisposable {
       protocol?: string;
       /** Extra handshake headers (e.g. x-forwarded-for behind a test proxy). */
       headers?: Record<string, string>;
+      /**
+       * Send `heartbeat` every `welcome.heartbeatMs` once welcomed, until the
+       * socket closes. Off by default: many tests rely on a silent socket.
+       */
+      heartbeat?: boolean;
     } = {},
   ): Promise<SignalClient> {
     const headers: Record<string, string> = {
@@ -66,7 +81,7 @@ export class SignalClient implements AsyncDisposable {
       protocols: [opts.protocol ?? SUBPROTOCOL],
       headers,
     } as unknown as string[]);
-    const c = new SignalClient(ws);
+    const c = new SignalClient(ws, opts.heartbeat);
     await new Promise<void>((resolve, reject) => {
       ws.addEventListener("open", () => resolve(), { once: true });
       ws.addEventListener("error", () => reject(new Error("ws error")), {
@@ -106,7 +121,13 @@ export class SignalClient implements AsyncDisposable {
     );
   }
 
+  private stopHeartbeat(): void {
+    clearInterval(this.beat);
+    this.beat = undefined;
+  }
+
   async close(): Promise<void> {
+    this.stopHeartbeat();
     if (this.ws.readyState <= WebSocket.OPEN) this.ws.close();
     await this.closed;
   }
@@ -121,8 +142,9 @@ export async function device(
   client: TestClient,
   deviceId = crypto.randomUUID(),
   whenBusy: "busy" | "ring" = "busy",
+  opts: { heartbeat?: boolean } = {},
 ): Promise<SignalClient> {
-  const c = await SignalClient.open(base, { client });
+  const c = await SignalClient.open(base, { client, ...opts });
   c.send({ type: "hello", role: "device", deviceId, whenBusy });
   await c.next("welcome");
   return c;
@@ -132,8 +154,9 @@ export async function caller(
   base: string,
   client?: TestClient,
   headers?: Record<string, string>,
+  opts: { heartbeat?: boolean } = {},
 ): Promise<SignalClient> {
-  const c = await SignalClient.open(base, { client, headers });
+  const c = await SignalClient.open(base, { client, headers, ...opts });
   c.send({
     type: "hello",
     role: "caller",

@@ -365,3 +365,38 @@ Deno.test("ops: no handle, number, address or SDP on /ops or in the CSV", async 
     assert.ok(text.includes(callRef(callId)), `${name}: the call's reference`);
   }
 });
+
+Deno.test("ops: live calls are counted from KV, so calls on other isolates show and ended ones do not", async () => {
+  await using app = await testApp();
+  const kv = app.kv;
+  const now = Date.now();
+  // Written straight to KV, as hubs on other isolates write them: this
+  // isolate holds none of their sockets.
+  const ring = async (callId: string) =>
+    assert.ok(
+      await createCall(kv, {
+        callId,
+        state: "ringing",
+        calleeHandle: "someone",
+        callerHash: "c".repeat(64),
+        calleeHash: "d".repeat(64),
+        createdAt: now,
+        callerResume: "r",
+        callerConn: `conn-${callId}`,
+      }),
+    );
+  for (const id of ["r1", "r2", "a1", "a2", "e1"]) await ring(id);
+  assert.ok(await acceptCall(kv, "a1", "dev", "x", "c-a1", now));
+  assert.ok(await acceptCall(kv, "a2", "dev", "x", "c-a2", now));
+  assert.ok(
+    await endCall(kv, "e1", "cancelled", ["ringing"], DAY, now),
+  );
+  const op = await operator(app);
+  let { html } = await page(op, "/ops");
+  assert.equal(figure(html, "fig-live"), "2 ringing, 2 answered");
+  assert.match(figure(html, "fig-connections"), /^0 /, "none on this isolate");
+  // One ends: the count follows at once.
+  assert.ok(await endCall(kv, "a2", "cancelled", ["answered"], DAY));
+  ({ html } = await page(op, "/ops"));
+  assert.equal(figure(html, "fig-live"), "2 ringing, 1 answered");
+});

@@ -221,6 +221,70 @@ Deno.test("signal: a dropped socket resumes its call with the resume token", asy
   await dev.next("hangup");
 });
 
+Deno.test("signal: a device that says hello while a call rings is told about it, and not about ended ones", async () => {
+  await using app = await testApp();
+  const base = app.listen();
+  const gus = await owner(app, "gus_sig");
+  await using first = await device(base, gus);
+  await using a = await caller(base);
+  const live = await ring(a, "gus_sig", first);
+  const gone = await ring(a, "gus_sig", first);
+  a.send({ type: "cancel", callId: gone.callId });
+  await first.next("ended", (m) => m.callId === gone.callId);
+  // A second tab (or the same one after its isolate died) opens now.
+  await using late = await device(base, gus);
+  const inc = await late.next("incoming");
+  assert.equal(inc.callId, live.callId, "the ringing call, not the cancelled");
+  assert.equal(inc.from, null, "an anonymous caller stays anonymous");
+  late.send({ type: "accept", callId: live.callId });
+  await late.next("connected-call");
+  await a.next("accepted", (m) => m.callId === live.callId);
+  await first.next("answered-elsewhere", (m) => m.callId === live.callId);
+  // Once answered, it no longer rings for anyone who arrives.
+  // (It says whenBusy "ring", so a new call rings while gus is in this one.)
+  await using later = await device(base, gus, crypto.randomUUID(), "ring");
+  const b = await caller(base);
+  const probe = await ring(b, "gus_sig");
+  const next = await later.next("incoming");
+  assert.equal(
+    next.callId,
+    probe.callId,
+    "only the new ring, not the answered call",
+  );
+  await b.close();
+});
+
+Deno.test("signal: a side that does not resume within the grace ends the call once, with the duration up to its drop", async () => {
+  await using app = await testApp({
+    REACH_RESUME_GRACE_SECONDS: "0.5",
+    REACH_SWEEP_SECONDS: "60",
+  });
+  const base = app.listen();
+  const hal = await owner(app, "hal_sig");
+  await using dev = await device(base, hal);
+  const a = await caller(base);
+  const { callId } = await ring(a, "hal_sig", dev);
+  dev.send({ type: "accept", callId });
+  await a.next("accepted");
+  const answeredAt = Date.now();
+  await a.close();
+  const droppedAt = Date.now();
+  const hangup = await dev.next("hangup", (m) => m.callId === callId);
+  const heard = Date.now();
+  assert.equal(hangup.reason, "connection_lost");
+  assert.ok(heard - droppedAt >= 450, "not before the grace");
+  const log = await getCallLog(app.kv, callId);
+  assert.equal(log?.decision, "answered");
+  assert.ok(
+    log!.durationMs <= droppedAt - answeredAt + 50,
+    `duration ${log!.durationMs} ms stops at the drop, not at the grace`,
+  );
+  // Busy no more: a new call rings.
+  await using b = await caller(base);
+  const again = await ring(b, "hal_sig", dev);
+  assert.equal(again.ringing.devices, 1);
+});
+
 Deno.test("signal: bad frames close only their own socket, with a code", async () => {
   await using app = await testApp();
   const base = app.listen();
