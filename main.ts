@@ -7,10 +7,11 @@
 import { start } from "$fresh/server.ts";
 import config from "./fresh.config.ts";
 import manifest from "./fresh.gen.ts";
-import { checkConfigOrExit } from "./lib/startup.ts";
+import { checkConfigOrExit, openKvOrExit } from "./lib/startup.ts";
 import { startSignaling } from "./signaling/instance.ts";
 
-checkConfigOrExit();
+const settings = checkConfigOrExit();
+await openKvOrExit(settings);
 // The hub's sweep ends calls whose isolate died, even before any socket opens.
 await startSignaling();
 await start(manifest, config);
