@@ -14,6 +14,7 @@ import * as $api_auth_verify from "./routes/api/auth/verify.ts";
 import * as $api_discover from "./routes/api/discover.ts";
 import * as $api_handles_index from "./routes/api/handles/index.ts";
 import * as $api_ice from "./routes/api/ice.ts";
+import * as $api_me__middleware from "./routes/api/me/_middleware.ts";
 import * as $api_me_inbox_keys__keyId_ from "./routes/api/me/inbox-keys/[keyId].ts";
 import * as $api_me_inbox_keys_index from "./routes/api/me/inbox-keys/index.ts";
 import * as $api_me_phone_index from "./routes/api/me/phone/index.ts";
@@ -60,6 +61,7 @@ const manifest = {
     "./routes/api/discover.ts": $api_discover,
     "./routes/api/handles/index.ts": $api_handles_index,
     "./routes/api/ice.ts": $api_ice,
+    "./routes/api/me/_middleware.ts": $api_me__middleware,
     "./routes/api/me/inbox-keys/[keyId].ts": $api_me_inbox_keys__keyId_,
     "./routes/api/me/inbox-keys/index.ts": $api_me_inbox_keys_index,
     "./routes/api/me/phone/index.ts": $api_me_phone_index,

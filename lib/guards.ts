@@ -1,33 +1,40 @@
 /** Small checks routes share. */
 import { jsonError } from "./http.ts";
-import type { State } from "./state.ts";
+import type { OwnerState, State } from "./state.ts";
 import type { Session } from "./store/sessions.ts";
+
+function notSignedIn(): { error: Response } {
+  return {
+    error: jsonError(
+      401,
+      "not_signed_in",
+      "Sign in first: this needs your wallet or browser key.",
+    ),
+  };
+}
 
 export function requireSession(
   state: State,
 ): { session: Session; error?: never } | { error: Response } {
-  if (!state.session) {
-    return {
-      error: jsonError(
-        401,
-        "not_signed_in",
-        "Sign in first: this needs your wallet or browser key.",
-      ),
-    };
-  }
+  if (!state.session) return notSignedIn();
   return { session: state.session };
 }
 
-/** The signed-in owner's handle, or a ready 401 (signed out) / 409 (no handle) answer. */
+/**
+ * The state narrowed to a signed-in owner (session and handle), or a ready
+ * 401 (signed out) / 409 (no handle) answer. `routes/api/me/_middleware.ts`
+ * runs it for every route under /api/me, so those routes do not.
+ */
 export function requireHandle(
   state: State,
-): { handle: string; error?: never } | { error: Response } {
-  const auth = requireSession(state);
-  if (auth.error) return auth;
-  if (!state.handle) {
+): (OwnerState & { error?: never }) | { error: Response } {
+  const { session, sessionId, handle } = state;
+  // A session is never set without its id; if it were, count it signed out.
+  if (!session || !sessionId) return notSignedIn();
+  if (!handle) {
     return {
       error: jsonError(409, "no_handle", "Claim a handle first."),
     };
   }
-  return { handle: state.handle };
+  return { session, sessionId, handle };
 }

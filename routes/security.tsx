@@ -228,18 +228,18 @@ export default function Security(_props: PageProps) {
         </li>
         <li>
           Call records while a call lives (state, handle, the hashes above,
-          times, which device answered, hashed resume tokens, and its
-          deadlines: when ringing ends, each side's last sign of life, refreshed
-          every heartbeat, and when a dropped side must be back), then the call
-          log record described above. The record itself is deleted 6 hours
-          after the call started or last changed. While it lives, the call is
-          also indexed under its next deadline, so that any server can end it
-          if the one holding it stops; that index entry is removed when the
-          call ends. While a call rings, one more entry lists it under the
-          handle called, with the caller's handle if the caller signed in with
-          one (what the ringing page shows), so a tab that opens mid-ring
-          rings too; it is removed when ringing ends and expires a minute after
-          the ring deadline in any case.
+          times, which device answered, hashed resume tokens, and its deadlines:
+          when ringing ends, each side's last sign of life, refreshed every
+          heartbeat, and when a dropped side must be back), then the call log
+          record described above. The record itself is deleted 6 hours after the
+          call started or last changed. While it lives, the call is also indexed
+          under its next deadline, so that any server can end it if the one
+          holding it stops; that index entry is removed when the call ends.
+          While a call rings, one more entry lists it under the handle called,
+          with the caller's handle if the caller signed in with one (what the
+          ringing page shows), so a tab that opens mid-ring rings too; it is
+          removed when ringing ends and expires a minute after the ring deadline
+          in any case.
         </li>
         <li>
           Presence: a random id per receiving browser tab, with a 45-second

@@ -1,16 +1,16 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
 import { app } from "../../../../lib/app.ts";
-import { requireHandle } from "../../../../lib/guards.ts";
 import { json, jsonError, readJson } from "../../../../lib/http.ts";
 import { finishBinding } from "../../../../lib/phone/binding.ts";
-import type { State } from "../../../../lib/state.ts";
+import type { OwnerState } from "../../../../lib/state.ts";
 
-/** Checks the code and binds the number. */
-export const handler: Handlers<unknown, State> = {
+/**
+ * Checks the code and binds the number.
+ * Signed-in owners only: routes/api/me/_middleware.ts.
+ */
+export const handler: Handlers<unknown, OwnerState> = {
   async POST(req, ctx) {
-    const owner = requireHandle(ctx.state);
-    if (owner.error) return owner.error;
     const body = await readJson(
       req,
       z.strictObject({
@@ -21,7 +21,7 @@ export const handler: Handlers<unknown, State> = {
     if ("error" in body) return body.error;
     const { kv, config } = await app();
     const r = await finishBinding(kv, config, {
-      handle: owner.handle,
+      handle: ctx.state.handle,
       ...body.data,
     });
     return r.ok

@@ -2,15 +2,13 @@
 // "[callId]/read.ts" would pass 80 columns and fail `deno fmt --check`.
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../../../../lib/app.ts";
-import { requireHandle } from "../../../../../lib/guards.ts";
-import type { State } from "../../../../../lib/state.ts";
+import type { OwnerState } from "../../../../../lib/state.ts";
 import { markRead } from "../../../../../lib/voicemail/service.ts";
 
-export const handler: Handlers<unknown, State> = {
+// Signed-in owners only: routes/api/me/_middleware.ts.
+export const handler: Handlers<unknown, OwnerState> = {
   async POST(_req, ctx) {
-    const owner = requireHandle(ctx.state);
-    if (owner.error) return owner.error;
     const { kv, config } = await app();
-    return markRead(kv, config, owner.handle, ctx.params.id);
+    return markRead(kv, config, ctx.state.handle, ctx.params.id);
   },
 };
