@@ -10,7 +10,8 @@
  * Run: `deno run -A bench/bus_latency.ts [messages=2000]`
  */
 
-import { type Bus, createBus } from "../signaling/bus.ts";
+import type { Bus } from "../signaling/bus.ts";
+import { createBus } from "../signaling/bus_factory.ts";
 import type { WorkerEvent } from "../tests/_helpers/bus_worker.ts";
 
 const N = Number(Deno.args[0] ?? 2000);

@@ -3,10 +3,10 @@
  *
  * Two implementations behind one interface, chosen by config (the relay does not know
  * which):
- * - `"broadcast"` ({@link BroadcastBus}, `bus_broadcast.ts`): one BroadcastChannel. In the
+ * - `"broadcast"` (`BroadcastBus`, `bus_broadcast.ts`): one BroadcastChannel. In the
  *   Deno CLI it reaches the other workers of the same process only (e.g. the workers of
  *   `deno serve --parallel`), never another process.
- * - `"kv"` ({@link KvBus}, `bus_kv.ts`): per-instance inboxes in Deno KV, woken by
+ * - `"kv"` (`KvBus`, `bus_kv.ts`): per-instance inboxes in Deno KV, woken by
  *   `kv.watch`. Spans every instance that shares one KV (Deno Deploy, a denokv server); on a
  *   local SQLite file see the module doc of `bus_kv.ts` for what `watch` does and does not
  *   see.
@@ -22,9 +22,6 @@
  * @module
  */
 
-import { BroadcastBus } from "./bus_broadcast.ts";
-import { KvBus } from "./bus_kv.ts";
-
 export type BusMessage = Record<string, unknown>; // JSON-serialisable; the bus never inspects it
 export type BusHandler = (msg: BusMessage) => void;
 export interface Bus {
@@ -37,18 +34,6 @@ export interface Bus {
   /** Stop listening, release channels/watchers/timers. */
   close(): Promise<void>;
   readonly kind: "broadcast" | "kv";
-}
-
-export function createBus(
-  kind: "broadcast" | "kv",
-  opts: { kv?: Deno.Kv; instanceId?: string },
-): Bus {
-  if (kind === "broadcast") return new BroadcastBus(opts);
-  if (kind === "kv") {
-    if (!opts.kv) throw new TypeError('createBus("kv") needs opts.kv');
-    return new KvBus(opts.kv, opts);
-  }
-  throw new TypeError(`unknown bus kind: ${String(kind)}`);
 }
 
 /** Largest message accepted, in bytes of its UTF-8 JSON (Deno KV values are capped at 64 KiB). */

@@ -57,6 +57,7 @@
  * @module
  */
 
+import { keys } from "../lib/store/keys.ts";
 import {
   type Bus,
   type BusHandler,
@@ -117,7 +118,7 @@ export class KvBus implements Bus {
   constructor(kv: Deno.Kv, opts: KvBusOptions = {}) {
     this.#kv = kv;
     this.instanceId = opts.instanceId ?? crypto.randomUUID();
-    this.#reader = kv.watch([["bus_head", this.instanceId]]).getReader();
+    this.#reader = kv.watch([keys.busHead(this.instanceId)]).getReader();
     this.#watchDone = this.#watch();
     this.#timers.push(
       setInterval(() => this.#heartbeat(), opts.heartbeatMs ?? HEARTBEAT_MS),
@@ -177,7 +178,7 @@ export class KvBus implements Bus {
   }
 
   #subKey(topic: string): Deno.KvKey {
-    return ["bus_sub", topic, this.instanceId];
+    return keys.busSub(topic, this.instanceId);
   }
 
   #queueReg(fn: () => Promise<void>): void {
@@ -208,7 +209,7 @@ export class KvBus implements Bus {
 
   async #fanOut(topic: string, bytes: Uint8Array): Promise<void> {
     const targets: string[] = [];
-    for await (const e of this.#kv.list({ prefix: ["bus_sub", topic] })) {
+    for await (const e of this.#kv.list({ prefix: keys.busSubPrefix(topic) })) {
       const id = e.key[2];
       if (typeof id === "string" && id !== this.instanceId) targets.push(id);
     }
@@ -229,10 +230,10 @@ export class KvBus implements Bus {
     for (let i = 0; i < targets.length; i += perAtomic) {
       const op = this.#kv.atomic();
       for (const id of targets.slice(i, i + perAtomic)) {
-        op.set(["bus_inbox", id, ts, this.instanceId, seq], value, {
+        op.set(keys.busInbox(id, ts, this.instanceId, seq), value, {
           expireIn: INBOX_TTL_MS,
         });
-        op.set(["bus_head", id], head, { expireIn: INBOX_TTL_MS });
+        op.set(keys.busHead(id), head, { expireIn: INBOX_TTL_MS });
       }
       commits.push(op.commit());
     }
@@ -286,7 +287,7 @@ export class KvBus implements Bus {
   /** One snapshot of the inbox: deliver what is new, delete all read. True if it was full. */
   async #drainOnce(): Promise<boolean> {
     const entries = this.#kv.list<InboxValue>(
-      { prefix: ["bus_inbox", this.instanceId] },
+      { prefix: keys.busInboxPrefix(this.instanceId) },
       { limit: DRAIN_BATCH, batchSize: DRAIN_BATCH },
     );
     const read: Deno.KvKey[] = [];

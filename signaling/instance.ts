@@ -1,6 +1,6 @@
 /** This isolate's one hub, with the bus the configuration chooses. */
 import { app } from "../lib/app.ts";
-import { createBus } from "./bus.ts";
+import { createBus } from "./bus_factory.ts";
 import { Hub } from "./hub.ts";
 
 let current: Promise<Hub> | undefined;

@@ -4,6 +4,7 @@
  * to 10 characters; the log holds no SDP, addresses, numbers or handles, and
  * nothing is joined in.
  */
+import { keys } from "../store/keys.ts";
 import { callRef } from "../call_ref.ts";
 import type { CallLogRecord } from "../store/calls.ts";
 import { DECISIONS, type StatsDecision } from "../store/stats.ts";
@@ -60,7 +61,7 @@ export function callLogIterator(
   kv: Deno.Kv,
   opts: { cursor?: string | null; batchSize?: number } = {},
 ): Deno.KvListIterator<CallLogRecord> {
-  return kv.list<CallLogRecord>({ prefix: ["call_log"] }, {
+  return kv.list<CallLogRecord>({ prefix: keys.callLogPrefix() }, {
     cursor: opts.cursor || undefined,
     batchSize: opts.batchSize ?? 500,
   });

@@ -3,6 +3,7 @@
  * devices online now, live calls across every isolate (the deadline index),
  * this isolate's connections, and one page of the log.
  */
+import { keys } from "../store/keys.ts";
 import { getHub } from "../../signaling/instance.ts";
 import type { PresenceRecord } from "../store/presence.ts";
 import { liveCallCounts } from "../store/calls.ts";
@@ -31,7 +32,7 @@ export async function countDevicesOnline(
 ): Promise<number> {
   let n = 0;
   for await (
-    const e of kv.list<PresenceRecord>({ prefix: ["presence"] }, {
+    const e of kv.list<PresenceRecord>({ prefix: keys.presenceAll() }, {
       batchSize: 1000,
     })
   ) {

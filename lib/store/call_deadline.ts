@@ -14,7 +14,7 @@
  *   `answered`, hang-up reason `connection_lost`) with its duration up to
  *   that side's last sign of life.
  */
-import type { CallRecord } from "./calls.ts";
+import type { CallRecord } from "./call_types.ts";
 
 export type Side = "caller" | "callee";
 

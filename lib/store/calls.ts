@@ -11,48 +11,10 @@
  */
 import { keys } from "./keys.ts";
 import { addCallStats } from "./stats.ts";
+import type { CallDecision, CallLogRecord, CallRecord } from "./call_types.ts";
+
+export type { CallDecision, CallLogRecord, CallRecord };
 import { deadlineOf, type Expiry, expiry, type Side } from "./call_deadline.ts";
-
-export type CallDecision =
-  | "answered"
-  | "declined"
-  | "missed"
-  | "cancelled"
-  | "unavailable"
-  | "busy";
-
-export interface CallRecord {
-  callId: string;
-  state: "ringing" | "answered" | "ended";
-  calleeHandle: string;
-  callerHash: string;
-  calleeHash: string;
-  createdAt: number;
-  answeredAt?: number;
-  endedAt?: number;
-  answeredBy?: string;
-  decision?: CallDecision;
-  relayed?: boolean;
-  /** SHA-256 of each side's resume token. */
-  callerResume: string;
-  calleeResume?: string;
-  /** The socket currently speaking for each side (changes on resume). */
-  callerConn: string;
-  calleeConn?: string;
-  /** When ringing ends as missed. */
-  ringUntil: number;
-  /** Each side's last sign of life: its isolate's heartbeat tick, or a resume. */
-  callerSeen: number;
-  calleeSeen?: number;
-  /** When a side's socket closed; it has `graceMs` to resume. Unset while held. */
-  callerLostAt?: number;
-  calleeLostAt?: number;
-  /** Fixed when the call rang, so every isolate judges its deadlines alike. */
-  silentMs: number;
-  graceMs: number;
-  /** The deadline the record is indexed under: never later than the real one. */
-  due: number;
-}
 
 /** What a caller supplies; the timers and indexes are added by createCall. */
 export type NewCall = Omit<
@@ -81,16 +43,6 @@ export interface RingingEntry {
   /** The caller's handle when signed in (what `incoming` shows), else null. */
   from: string | null;
   ringUntil: number;
-}
-
-export interface CallLogRecord {
-  callId: string;
-  callerHash: string;
-  calleeHash: string;
-  startedAt: number;
-  durationMs: number;
-  decision: CallDecision;
-  relayed: boolean;
 }
 
 /** A call record outlives its call briefly, for resumes and late messages. */

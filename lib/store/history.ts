@@ -5,7 +5,7 @@
  * label derived from their keyed hash: anonymous by design.
  */
 import { hmacHex } from "../crypto/hash.ts";
-import type { CallLogRecord } from "./calls.ts";
+import type { CallLogRecord } from "./call_types.ts";
 import { keys } from "./keys.ts";
 
 export interface HistoryPage {
@@ -30,7 +30,7 @@ export async function readHistory(
 ): Promise<HistoryPage> {
   const limit = Math.max(1, Math.min(200, opts.limit ?? 20));
   const iter = kv.list<string>(
-    { prefix: ["call_log_by_callee", calleeHash] },
+    { prefix: keys.callLogByCalleePrefix(calleeHash) },
     {
       reverse: true,
       cursor: opts.cursor || undefined,

@@ -97,9 +97,48 @@ export const keys = {
    */
   voicemailUpload: (handle: string, callId: string) =>
     ["vm_upload", handle, callId] as const,
+  /** Every presence record (the dashboard counts devices online). */
+  presenceAll: () => ["presence"] as const,
+  /** Every call-log record (the dashboard's log and CSV read in key order). */
+  callLogPrefix: () => ["call_log"] as const,
+  /** One callee's history index, oldest first. */
+  callLogByCalleePrefix: (calleeHash: string) =>
+    ["call_log_by_callee", calleeHash] as const,
   /**
-   * Dashboard counters (KvU64, summed in endCall's atomic) under ["stats", …]:
-   * the full layout is in lib/store/stats.ts (statsKeys).
+   * Dashboard counters (KvU64, summed in endCall's atomic) under ["stats", …];
+   * what each counts is in lib/store/stats.ts.
    */
   statsPrefix: () => ["stats"] as const,
+  stats: {
+    /** Calls started that UTC day (`YYYY-MM-DD`), by outcome. */
+    calls: (day: string, decision: string) =>
+      ["stats", "calls", day, decision] as const,
+    /** The first key of a day's call counters (range reads). */
+    callsFrom: (day: string) => ["stats", "calls", day] as const,
+    callsTotal: (day: string) => ["stats", "calls", day, "total"] as const,
+    /** Answered calls that day relayed by TURN. */
+    relayed: (day: string) => ["stats", "relayed", day] as const,
+    /** Answered calls by duration bucket (lower bound, seconds). */
+    duration: (fromSeconds: number) =>
+      ["stats", "duration", fromSeconds] as const,
+    durationPrefix: () => ["stats", "duration"] as const,
+    /** All-time calls by outcome, "total" and "relayed". */
+    all: (what: string) => ["stats", "all", what] as const,
+    allPrefix: () => ["stats", "all"] as const,
+    voicemailCount: () => ["stats", "voicemails", "count"] as const,
+    voicemailBytes: () => ["stats", "voicemails", "bytes"] as const,
+  },
+  /**
+   * The KV bus (signaling/bus_kv.ts): (topic, instance) -> { at }, a
+   * subscription with a short expiry renewed while it lives.
+   */
+  busSub: (topic: string, instanceId: string) =>
+    ["bus_sub", topic, instanceId] as const,
+  busSubPrefix: (topic: string) => ["bus_sub", topic] as const,
+  /** One message in an instance's inbox, in publish order per publisher. */
+  busInbox: (instanceId: string, ts: number, publisher: string, seq: number) =>
+    ["bus_inbox", instanceId, ts, publisher, seq] as const,
+  busInboxPrefix: (instanceId: string) => ["bus_inbox", instanceId] as const,
+  /** An instance's inbox head: the key its watch wakes on. */
+  busHead: (instanceId: string) => ["bus_head", instanceId] as const,
 };

@@ -28,7 +28,8 @@
  * Sums never conflict with one another, so many calls ending at once do not
  * make each other's atomics fail; counters do not expire with the call log.
  */
-import type { CallDecision, CallLogRecord } from "./calls.ts";
+import { keys } from "./keys.ts";
+import type { CallDecision, CallLogRecord } from "./call_types.ts";
 
 /** Every outcome a call can be counted under. */
 export const DECISIONS = [
@@ -59,17 +60,8 @@ export const DURATION_BUCKETS = [
 
 const U64 = 1n << 64n;
 
-export const statsKeys = {
-  calls: (day: string, decision: string) =>
-    ["stats", "calls", day, decision] as const,
-  callsTotal: (day: string) => ["stats", "calls", day, "total"] as const,
-  relayed: (day: string) => ["stats", "relayed", day] as const,
-  duration: (fromSeconds: number) =>
-    ["stats", "duration", fromSeconds] as const,
-  all: (what: string) => ["stats", "all", what] as const,
-  voicemailCount: () => ["stats", "voicemails", "count"] as const,
-  voicemailBytes: () => ["stats", "voicemails", "bytes"] as const,
-};
+/** The counters' keys: the layout lives in keys.ts with every other key. */
+export const statsKeys = keys.stats;
 
 /** The UTC day `YYYY-MM-DD` of a time in ms. */
 export function utcDay(ms: number): string {
@@ -262,15 +254,15 @@ export async function readStats(
 
   const [calls, relayed, durations, all, vm] = await Promise.all([
     collect(kv.list({
-      start: ["stats", "calls", first],
-      end: ["stats", "calls", after],
+      start: statsKeys.callsFrom(first),
+      end: statsKeys.callsFrom(after),
     })),
     collect(kv.list({
-      start: ["stats", "relayed", first],
-      end: ["stats", "relayed", after],
+      start: statsKeys.relayed(first),
+      end: statsKeys.relayed(after),
     })),
-    collect(kv.list({ prefix: ["stats", "duration"] })),
-    collect(kv.list({ prefix: ["stats", "all"] })),
+    collect(kv.list({ prefix: statsKeys.durationPrefix() })),
+    collect(kv.list({ prefix: statsKeys.allPrefix() })),
     kv.getMany([statsKeys.voicemailCount(), statsKeys.voicemailBytes()]),
   ]);
 

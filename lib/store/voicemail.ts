@@ -16,7 +16,7 @@
  * A meta exists only for a complete upload; chunks of an incomplete one are
  * never read and expire.
  */
-import type { CallLogRecord } from "./calls.ts";
+import type { CallLogRecord } from "./call_types.ts";
 import { keys } from "./keys.ts";
 import {
   addVoicemailStats,

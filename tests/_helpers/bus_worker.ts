@@ -19,7 +19,8 @@
  * @module
  */
 
-import { type Bus, type BusMessage, createBus } from "../../signaling/bus.ts";
+import type { Bus, BusMessage } from "../../signaling/bus.ts";
+import { createBus } from "../../signaling/bus_factory.ts";
 import { KvBus } from "../../signaling/bus_kv.ts";
 
 export type WorkerCommand =

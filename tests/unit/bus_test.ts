@@ -3,9 +3,9 @@ import {
   type Bus,
   type BusMessage,
   BusMessageTooLargeError,
-  createBus,
   MAX_MESSAGE_BYTES,
 } from "../../signaling/bus.ts";
+import { createBus } from "../../signaling/bus_factory.ts";
 import { KvBus } from "../../signaling/bus_kv.ts";
 import type { WorkerCommand, WorkerEvent } from "../_helpers/bus_worker.ts";
 
