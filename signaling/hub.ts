@@ -10,6 +10,7 @@ import { log } from "../lib/log.ts";
 import type { Bus, BusMessage } from "./bus.ts";
 import { Calls, type Notify } from "./calls.ts";
 import {
+  type ClientMessage,
   type ClientMessageOf,
   CLOSE,
   parseClientFrame,
@@ -81,6 +82,17 @@ const SENDERS: Record<InCallType, readonly Role[]> = {
   "ice-restart": ["caller", "callee"],
   verify: ["caller", "callee"],
   hangup: ["caller", "callee"],
+};
+/**
+ * Which kind of socket may send each call-setup message (checked once, in
+ * onFrame, before any handler runs): a socket of the other kind is closed.
+ */
+const SOCKET_ROLE: Partial<
+  Record<ClientMessage["type"], { role: "caller" | "device"; reason: string }>
+> = {
+  ring: { role: "caller", reason: "only callers ring" },
+  accept: { role: "device", reason: "only devices answer" },
+  decline: { role: "device", reason: "only devices answer" },
 };
 type InCallType =
   | "cancel"
@@ -319,6 +331,10 @@ export class Hub {
       return this.closeConn(conn, CLOSE.helloRequired, "say hello first");
     }
     if (msg.type === "heartbeat") return conn.send({ type: "heartbeat-ack" });
+    const needs = SOCKET_ROLE[msg.type];
+    if (needs && conn.role !== needs.role) {
+      return this.closeConn(conn, CLOSE.forbidden, needs.reason);
+    }
     switch (msg.type) {
       case "ring":
         return await this.ring(conn, msg);
@@ -390,6 +406,19 @@ export class Hub {
     );
   }
 
+  /**
+   * This socket speaks for a side of the call: its ticks refresh that side's
+   * sign of life, and its close starts that side's resume grace.
+   */
+  private join(conn: Conn, callId: string, role: Role): void {
+    conn.calls.set(callId, role);
+  }
+
+  /** The call ended (or went elsewhere) for this socket: nothing more to keep. */
+  private leave(conn: Conn, callId: string): void {
+    conn.calls.delete(callId);
+  }
+
   /** Bus delivery to one socket: drop the call from its set when it ends. */
   private deliver(conn: Conn, env: Envelope): void {
     if (conn.closed) return;
@@ -398,14 +427,11 @@ export class Hub {
     if (
       m.type === "ended" || m.type === "hangup" ||
       m.type === "answered-elsewhere"
-    ) conn.calls.delete(m.callId);
+    ) this.leave(conn, m.callId);
     conn.send(m);
   }
 
   private async ring(conn: Conn, msg: ClientMessageOf<"ring">) {
-    if (conn.role !== "caller") {
-      return this.closeConn(conn, CLOSE.forbidden, "only callers ring");
-    }
     if (conn.calls.size >= 3) {
       return conn.send({
         type: "error",
@@ -443,7 +469,7 @@ export class Hub {
         callId: msg.callId,
       });
     }
-    conn.calls.set(msg.callId, "caller");
+    this.join(conn, msg.callId, "caller");
     conn.send({
       type: "ringing",
       callId: msg.callId,
@@ -456,9 +482,6 @@ export class Hub {
     conn: Conn,
     msg: ClientMessageOf<"accept" | "decline">,
   ) {
-    if (conn.role !== "device") {
-      return this.closeConn(conn, CLOSE.forbidden, "only devices answer");
-    }
     const handle = conn.identity.handle!;
     if (msg.type === "decline") {
       const r = await this.calls.decline(msg.callId, handle);
@@ -498,7 +521,7 @@ export class Hub {
           },
       );
     }
-    conn.calls.set(msg.callId, "callee");
+    this.join(conn, msg.callId, "callee");
     conn.send({
       type: "connected-call",
       callId: msg.callId,
@@ -520,7 +543,7 @@ export class Hub {
         callId: msg.callId,
       });
     }
-    if (r.state !== "ended") conn.calls.set(msg.callId, r.role);
+    if (r.state !== "ended") this.join(conn, msg.callId, r.role);
     conn.send({ type: "resumed", callId: msg.callId, state: r.state });
   }
 
@@ -554,7 +577,7 @@ export class Hub {
     // Late messages for an ended call (a last candidate, a second hang-up)
     // are dropped quietly.
     if (rec.state === "ended") {
-      conn.calls.delete(msg.callId);
+      this.leave(conn, msg.callId);
       return;
     }
     switch (msg.type) {
@@ -563,7 +586,7 @@ export class Hub {
       case "report":
         return await this.calls.report(msg.callId, msg.relayed);
       case "hangup":
-        conn.calls.delete(msg.callId);
+        this.leave(conn, msg.callId);
         return await this.calls.hangup(msg.callId, role, msg.reason);
     }
     const to = role === "caller" ? rec.calleeConn : rec.callerConn;

@@ -86,6 +86,13 @@ function putRecord(
   if (prev?.state === "ringing" && next.state !== "ringing") {
     op.delete(keys.ringing(prev.calleeHandle, prev.callId));
   }
+  // The busy marker lives as long as the answered call's record: every write
+  // (each heartbeat tick's sign of life) renews both.
+  if (next.state === "answered") {
+    op.set(keys.inCall(next.calleeHandle), next.callId, {
+      expireIn: CALL_RECORD_TTL_MS,
+    });
+  }
   return op;
 }
 
@@ -145,7 +152,9 @@ export async function acceptCall(
 ): Promise<CallRecord | null> {
   const entry = await kv.get<CallRecord>(keys.call(callId));
   const rec = entry.value;
-  if (rec?.state !== "ringing" || rec.ringUntil <= now) return null;
+  // Not once a deadline has passed (the ring ran out, or the caller is gone),
+  // even if no sweep has ended the call yet.
+  if (rec?.state !== "ringing" || expiry(rec, now)) return null;
   const next: CallRecord = {
     ...rec,
     state: "answered",
@@ -157,10 +166,7 @@ export async function acceptCall(
   };
   next.due = deadlineOf(next);
   const op = kv.atomic().check(entry);
-  putRecord(op, rec, next, now)
-    .set(keys.inCall(next.calleeHandle), callId, {
-      expireIn: CALL_RECORD_TTL_MS,
-    });
+  putRecord(op, rec, next, now);
   return (await op.commit()).ok ? next : null;
 }
 
@@ -384,17 +390,32 @@ export async function dropDueEntry(
   await kv.atomic().check(entry).delete(entry.key).commit();
 }
 
-/** The calls still ringing for a handle at `now`. */
+/**
+ * The calls still ringing for a handle at `now`: listed in its ringing
+ * index, and with no deadline passed (a caller gone counts, as for accept).
+ */
 export async function ringingFor(
   kv: Deno.Kv,
   handle: string,
   now = Date.now(),
 ): Promise<RingingEntry[]> {
-  const out: RingingEntry[] = [];
+  const listed: RingingEntry[] = [];
   for await (
     const e of kv.list<RingingEntry>({ prefix: keys.ringingPrefix(handle) })
   ) {
-    if (e.value.ringUntil > now) out.push(e.value);
+    if (e.value.ringUntil > now) listed.push(e.value);
+  }
+  const out: RingingEntry[] = [];
+  // getMany reads at most 10 keys at a time.
+  for (let i = 0; i < listed.length; i += 10) {
+    const batch = listed.slice(i, i + 10);
+    const recs = await kv.getMany<CallRecord[]>(
+      batch.map((r) => keys.call(r.callId)),
+    );
+    batch.forEach((r, j) => {
+      const rec = recs[j].value;
+      if (rec?.state === "ringing" && !expiry(rec, now)) out.push(r);
+    });
   }
   return out;
 }
