@@ -325,12 +325,18 @@ export class Calls {
       ? "callee"
       : null;
     if (!role) return { ok: false };
-    if (rec.state !== "ended") {
-      await resumeSide(this.o.kv, callId, role, conn);
-      this.cancelTimer(`grace:${callId}:${role}`);
+    let state = rec.state;
+    if (state !== "ended") {
+      if (await resumeSide(this.o.kv, callId, role, conn)) {
+        this.cancelTimer(`grace:${callId}:${role}`);
+      } else {
+        // Too late (a deadline passed before any sweep ended it): end it now.
+        await this.settle(callId);
+        state = (await getCall(this.o.kv, callId))?.state ?? "ended";
+      }
     }
     log("call.resumed", { callId, kind: role });
-    return { ok: true, role, state: rec.state, handle: rec.calleeHandle };
+    return { ok: true, role, state, handle: rec.calleeHandle };
   }
 
   /**

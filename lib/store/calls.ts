@@ -141,7 +141,11 @@ export async function inCall(
   return call?.state === "answered" && deadlineOf(call) > now;
 }
 
-/** First accept wins: ringing -> answered, atomically. */
+/**
+ * First accept wins: ringing -> answered, atomically. A parallel write that
+ * leaves the call ringing (a heartbeat tick's sign of life) does not make
+ * the accept lose: it reads again and retries.
+ */
 export async function acceptCall(
   kv: Deno.Kv,
   callId: string,
@@ -150,24 +154,27 @@ export async function acceptCall(
   calleeConn: string,
   now = Date.now(),
 ): Promise<CallRecord | null> {
-  const entry = await kv.get<CallRecord>(keys.call(callId));
-  const rec = entry.value;
-  // Not once a deadline has passed (the ring ran out, or the caller is gone),
-  // even if no sweep has ended the call yet.
-  if (rec?.state !== "ringing" || expiry(rec, now)) return null;
-  const next: CallRecord = {
-    ...rec,
-    state: "answered",
-    answeredAt: now,
-    answeredBy: deviceId,
-    calleeResume,
-    calleeConn,
-    calleeSeen: now,
-  };
-  next.due = deadlineOf(next);
-  const op = kv.atomic().check(entry);
-  putRecord(op, rec, next, now);
-  return (await op.commit()).ok ? next : null;
+  for (let i = 0; i < 10; i++) {
+    const entry = await kv.get<CallRecord>(keys.call(callId));
+    const rec = entry.value;
+    // Not once a deadline has passed (the ring ran out, or the caller is
+    // gone), even if no sweep has ended the call yet.
+    if (rec?.state !== "ringing" || expiry(rec, now)) return null;
+    const next: CallRecord = {
+      ...rec,
+      state: "answered",
+      answeredAt: now,
+      answeredBy: deviceId,
+      calleeResume,
+      calleeConn,
+      calleeSeen: now,
+    };
+    next.due = deadlineOf(next);
+    const op = kv.atomic().check(entry);
+    putRecord(op, rec, next, now);
+    if ((await op.commit()).ok) return next;
+  }
+  return null;
 }
 
 /**
@@ -210,6 +217,8 @@ export function touchCall(
     if ((side === "caller" ? rec.callerConn : rec.calleeConn) !== conn) {
       return null;
     }
+    // Too late: the call is over (a sweep will say so), not revived.
+    if (expiry(rec, now)) return null;
     return side === "caller" ? { callerSeen: now } : { calleeSeen: now };
   }, now);
 }
@@ -236,7 +245,11 @@ export function loseSide(
   }, now);
 }
 
-/** A side resumed on a new socket: it speaks for the side and is alive. */
+/**
+ * A side resumed on a new socket: it speaks for the side and is alive.
+ * Null when the call has ended, or a deadline passed (too late to resume,
+ * even if no sweep has ended it yet: settle it).
+ */
 export function resumeSide(
   kv: Deno.Kv,
   callId: string,
@@ -247,8 +260,10 @@ export function resumeSide(
   return updateCall(
     kv,
     callId,
-    () =>
-      side === "caller"
+    (rec) =>
+      expiry(rec, now)
+        ? null
+        : side === "caller"
         ? { callerConn: conn, callerSeen: now, callerLostAt: undefined }
         : { calleeConn: conn, calleeSeen: now, calleeLostAt: undefined },
     now,

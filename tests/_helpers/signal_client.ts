@@ -31,7 +31,9 @@ export class SignalClient implements AsyncDisposable {
       // server asks for, until the socket closes.
       if (heartbeat && m.type === "welcome" && this.beat === undefined) {
         this.beat = setInterval(() => {
-          if (ws.readyState === WebSocket.OPEN) this.send({ type: "heartbeat" });
+          if (ws.readyState === WebSocket.OPEN) {
+            this.send({ type: "heartbeat" });
+          }
         }, m.heartbeatMs);
       }
       const i = this.waiters.findIndex((w) => w.type === m.type && w.pred(m));

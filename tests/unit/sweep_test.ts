@@ -14,6 +14,7 @@ import {
   getCallLog,
   inCall,
   loseSide,
+  resumeSide,
   type RingingEntry,
   ringingFor,
   settleCall,
@@ -507,3 +508,47 @@ Deno.test("sweep: the busy marker lives as long as the answered call, renewed by
       );
     })
   ));
+
+Deno.test("sweep: an accept is not lost to a heartbeat tick that rewrites the ringing call", () =>
+  withKv(async (kv) => {
+    let won = 0;
+    for (let i = 0; i < 100; i++) {
+      const id = await ring(kv, "bob_tick", BASE);
+      // The caller's isolate refreshes its sign of life as the device accepts.
+      const [rec] = await Promise.all([
+        acceptCall(kv, id, "dev", "q".repeat(64), `callee-${id}`, BASE + S),
+        touchCall(kv, id, "caller", `caller-${id}`, BASE + S),
+      ]);
+      if (rec?.state === "answered") won++;
+    }
+    assert.equal(won, 100, "every accept of a ringing call wins");
+  }));
+
+Deno.test("sweep: a resume after the deadline does not revive the call, though no sweep ended it", () =>
+  withKv(async (kv) => {
+    const id = await ring(kv, "bob_late", BASE);
+    await answer(kv, id, BASE + S);
+    await loseSide(kv, id, "caller", `caller-${id}`, BASE + 2 * S);
+    const late = BASE + 2 * S + TIMERS.graceMs + S;
+    assert.equal(
+      await resumeSide(kv, id, "caller", "caller-again", late),
+      null,
+      "too late to resume",
+    );
+    assert.equal(await inCall(kv, "bob_late", late), false, "not busy");
+    // In time, the same resume is taken.
+    const id2 = await ring(kv, "bob_late", BASE);
+    await answer(kv, id2, BASE + S);
+    await loseSide(kv, id2, "caller", `caller-${id2}`, BASE + 2 * S);
+    const back = await resumeSide(
+      kv,
+      id2,
+      "caller",
+      "caller-again",
+      BASE + 2 * S + TIMERS.graceMs - 1,
+    );
+    assert.equal(back?.callerConn, "caller-again");
+    assert.equal(back?.callerLostAt, undefined);
+    const r = await quiet(() => settleCall(kv, id, RETAIN, late));
+    assert.equal(r.kind, "ended");
+  }));
