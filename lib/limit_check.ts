@@ -7,7 +7,7 @@
  * (as `addressSubject`'s keyed hash, never the address), a handle that exists,
  * or "all" for a global cap.
  */
-import { jsonError } from "./http.ts";
+import { type Failure, failureResponse, retryAfterSeconds } from "./http.ts";
 import { type LimitName, LIMITS, type Limits } from "./limits.ts";
 import { log } from "./log.ts";
 import { hitRate } from "./store/rate.ts";
@@ -66,10 +66,7 @@ export async function spend(
   return { ok: true };
 }
 
-/** Whole seconds to wait (at least one), for Retry-After. */
-export function retryAfterSeconds(ms: number): number {
-  return Math.max(1, Math.ceil(ms / 1000));
-}
+export { retryAfterSeconds };
 
 /** "in 40 seconds", "in 12 minutes", "in 3 hours": when to try again. */
 export function retryIn(ms: number): string {
@@ -99,14 +96,25 @@ export function atMost(limits: Limits, limit: LimitName): string {
 }
 
 /**
+ * The failure a refused limit is: `rate_limited`, whose message is `what`
+ * (what was limited) followed by when to try again, and Retry-After.
+ */
+export function rateLimitFailure(
+  what: string,
+  retryAfterMs: number,
+): Failure<"rate_limited"> {
+  return {
+    ok: false,
+    code: "rate_limited",
+    message: `${what} Try again ${retryIn(retryAfterMs)}.`,
+    retryAfterMs,
+  };
+}
+
+/**
  * The 429 answer: `{error: "rate_limited", message}` with Retry-After in
  * seconds. `message` says what was limited; this adds when to retry.
  */
 export function rateLimited(message: string, retryAfterMs: number): Response {
-  return jsonError(
-    429,
-    "rate_limited",
-    `${message} Try again ${retryIn(retryAfterMs)}.`,
-    { headers: { "retry-after": String(retryAfterSeconds(retryAfterMs)) } },
-  );
+  return failureResponse(rateLimitFailure(message, retryAfterMs));
 }

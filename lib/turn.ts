@@ -9,6 +9,13 @@
  */
 import { z } from "zod";
 import type { IceConfig } from "./config.ts";
+import type { Result } from "./http.ts";
+import { log } from "./log.ts";
+import {
+  callUpstream,
+  UpstreamError,
+  type UpstreamFailure,
+} from "./upstream.ts";
 
 /** The RTCIceServer fields Reach hands out. */
 export interface IceServer {
@@ -38,25 +45,39 @@ export const MAX_REST_TTL_SECONDS = 86400;
 /** How long Reach waits for Cloudflare before giving up. */
 export const CLOUDFLARE_TIMEOUT_MS = 5000;
 
-export type TurnFailure = "status" | "timeout" | "network" | "bad_response";
+export type TurnFailure = Exclude<UpstreamFailure, "invalid_input">;
 
 /**
- * The TURN provider could not give credentials. The message never contains
- * the API token, the response body or any credential.
+ * The TURN provider could not give credentials: lib/upstream.ts's one error
+ * class, under the name callers know. The message never contains the API
+ * token, the response body or any credential.
  */
-export class TurnUnavailableError extends Error {
-  constructor(
-    /** What went wrong, as a short token safe to log. */
-    public readonly reason: TurnFailure,
-    message: string,
-    /** The upstream HTTP status, when there was one. */
-    public readonly status?: number,
-  ) {
-    super(message);
-    this.name = "TurnUnavailableError";
+export const TurnUnavailableError = UpstreamError;
+export type TurnUnavailableError = UpstreamError;
+
+/**
+ * The ICE servers for one call, or the failure `turn_unavailable` when the
+ * provider cannot give credentials (logged by its reason and status, never
+ * its body).
+ */
+export async function iceServers(
+  config: IceConfig,
+  opts: IceOptions = {},
+): Promise<Result<IceAnswer, "turn_unavailable">> {
+  try {
+    return { ok: true, data: await iceServersFor(config, opts) };
+  } catch (e) {
+    if (!(e instanceof UpstreamError)) throw e;
+    log("ice.turn_unavailable", {
+      kind: config.provider,
+      reason: e.reason,
+      code: e.status,
+    });
+    return { ok: false, code: "turn_unavailable" };
   }
 }
 
+/** As `iceServers`, but throws TurnUnavailableError. */
 export async function iceServersFor(
   config: IceConfig,
   opts: IceOptions = {},
@@ -144,54 +165,26 @@ async function cloudflareIceServers(
   config: CloudflareConfig,
   opts: IceOptions,
 ): Promise<IceAnswer> {
-  const doFetch = opts.fetch ?? fetch;
   const url = `${config.apiBase}/turn/keys/${
     encodeURIComponent(config.keyId)
   }/credentials/generate-ice-servers`;
-  const signal = AbortSignal.timeout(opts.timeoutMs ?? CLOUDFLARE_TIMEOUT_MS);
-  let res: Response;
-  try {
-    res = await doFetch(url, {
+  const answer = await callUpstream(
+    "Cloudflare TURN",
+    new Request(url, {
       method: "POST",
       headers: {
         authorization: `Bearer ${config.apiToken}`,
         "content-type": "application/json",
       },
       body: JSON.stringify({ ttl: config.ttlSeconds }),
-      signal,
-    });
-  } catch (e) {
-    throw aborted(e, signal) ? timeout() : new TurnUnavailableError(
-      "network",
-      "Cloudflare TURN could not be reached.",
-    );
-  }
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => {});
-    throw new TurnUnavailableError(
-      "status",
-      `Cloudflare TURN answered ${res.status}.`,
-      res.status,
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = await res.json();
-  } catch (e) {
-    if (aborted(e, signal)) throw timeout();
-    throw new TurnUnavailableError(
-      "bad_response",
-      "Cloudflare TURN answered with something that is not JSON.",
-    );
-  }
-  const parsed = CloudflareAnswer.safeParse(raw);
-  if (!parsed.success) {
-    throw new TurnUnavailableError(
-      "bad_response",
-      "Cloudflare TURN answered in an unexpected shape.",
-    );
-  }
-  const servers: IceServer[] = parsed.data.iceServers.map((s) => ({
+    }),
+    {
+      timeoutMs: opts.timeoutMs ?? CLOUDFLARE_TIMEOUT_MS,
+      schema: CloudflareAnswer,
+      fetch: opts.fetch,
+    },
+  );
+  const servers: IceServer[] = answer.iceServers.map((s) => ({
     urls: s.urls,
     ...(s.username !== undefined ? { username: s.username } : {}),
     ...(s.credential !== undefined ? { credential: s.credential } : {}),
@@ -203,17 +196,4 @@ async function cloudflareIceServers(
     iceServers: extra.length ? [{ urls: extra }, ...servers] : servers,
     ttl: config.ttlSeconds,
   };
-}
-
-function aborted(e: unknown, signal: AbortSignal): boolean {
-  return signal.aborted ||
-    (e instanceof DOMException &&
-      (e.name === "TimeoutError" || e.name === "AbortError"));
-}
-
-function timeout(): TurnUnavailableError {
-  return new TurnUnavailableError(
-    "timeout",
-    "Cloudflare TURN did not answer in time.",
-  );
 }

@@ -6,11 +6,13 @@
  * masked view.
  */
 import type { Config } from "../config.ts";
-import { atMost, retryAfterSeconds, retryIn } from "../limit_check.ts";
+import { fail, type Failure, ok, type Result } from "../http.ts";
+import { atMost, rateLimitFailure, retryAfterSeconds } from "../limit_check.ts";
 import { log } from "../log.ts";
 import {
   bindPhone,
   getPhoneView,
+  type PhoneView,
   setDiscoverable,
   unbindPhone,
 } from "../store/phones.ts";
@@ -28,16 +30,6 @@ type PhoneConfig = Pick<
   "sms" | "hmacKey" | "dataKeys" | "phonePeppers" | "limits"
 >;
 
-export type Outcome<T> =
-  | { ok: true; data: T }
-  | {
-    ok: false;
-    status: number;
-    error: string;
-    message: string;
-    retryAfterSeconds?: number;
-  };
-
 const senders = new WeakMap<object, SmsSender | null>();
 
 function senderFor(config: PhoneConfig): SmsSender | null {
@@ -50,18 +42,6 @@ function senderFor(config: PhoneConfig): SmsSender | null {
 /** Whether this deployment can verify numbers at all. */
 export function phoneBindingAvailable(config: PhoneConfig): boolean {
   return senderFor(config) !== null;
-}
-
-const UNAVAILABLE: Outcome<never> = {
-  ok: false,
-  status: 503,
-  error: "sms_unavailable",
-  message:
-    "Phone binding is not available on this Reach server: no SMS provider is configured.",
-};
-
-function invalidPhone(message: string): Outcome<never> {
-  return { ok: false, status: 400, error: "invalid_phone", message };
 }
 
 /** What each code limit counts, for the refusal's message. */
@@ -84,6 +64,14 @@ function otpLimitMessage(config: PhoneConfig, limit: OtpLimit): string {
   }
 }
 
+export type StartFailure = Failure<
+  | "sms_unavailable"
+  | "invalid_phone"
+  | "cooldown"
+  | "rate_limited"
+  | "sms_failed"
+>;
+
 /**
  * Sends a code for the owner's handle and number. `input.address` is the
  * requester's `addressSubject` (lib/client_address.ts).
@@ -93,11 +81,16 @@ export async function startBinding(
   config: PhoneConfig,
   input: { handle: string; phone: string; address: string },
   now = Date.now(),
-): Promise<Outcome<{ resendAfterSeconds: number; expiresAt: string }>> {
+): Promise<
+  Result<
+    { resendAfterSeconds: number; expiresAt: string },
+    StartFailure["code"]
+  >
+> {
   const sender = senderFor(config);
-  if (!sender) return UNAVAILABLE;
+  if (!sender) return fail("sms_unavailable");
   const n = normalizePhone(input.phone);
-  if (!n.ok) return invalidPhone(n.message);
+  if (!n.ok) return n;
   const started = await startVerification(kv, {
     hmacKey: config.hmacKey,
     limits: config.limits,
@@ -108,50 +101,51 @@ export async function startBinding(
     now,
   });
   if (!started.ok) {
-    const seconds = retryAfterSeconds(started.retryAfterMs);
-    return {
-      ok: false,
-      status: 429,
-      error: started.code,
-      message: started.code === "cooldown"
-        ? `A code was just sent. You can ask for another in ${seconds} seconds.`
-        : `${otpLimitMessage(config, started.limit)} Try again ${
-          retryIn(started.retryAfterMs)
-        }.`,
-      retryAfterSeconds: seconds,
-    };
+    if (started.code === "cooldown") {
+      return fail("cooldown", {
+        message: `A code was just sent. You can ask for another in ${
+          retryAfterSeconds(started.retryAfterMs)
+        } seconds.`,
+        retryAfterMs: started.retryAfterMs,
+      });
+    }
+    return rateLimitFailure(
+      otpLimitMessage(config, started.limit),
+      started.retryAfterMs,
+    );
   }
   try {
     await sender.send(n.e164, started.code);
   } catch {
     log("phone.sms_failed", { kind: sender.name });
-    return {
-      ok: false,
-      status: 502,
-      error: "sms_failed",
-      message:
-        "The text message could not be sent. Please try again in a minute.",
-    };
+    return fail("sms_failed");
   }
   log("phone.code_sent", { kind: sender.name });
-  return {
-    ok: true,
-    data: {
-      resendAfterSeconds: Math.ceil(started.resendAfterMs / 1000),
-      expiresAt: new Date(started.expiresAt).toISOString(),
-    },
-  };
+  return ok({
+    resendAfterSeconds: Math.ceil(started.resendAfterMs / 1000),
+    expiresAt: new Date(started.expiresAt).toISOString(),
+  });
 }
+
+export type FinishFailure = Failure<
+  | "sms_unavailable"
+  | "invalid_phone"
+  | "no_code"
+  | "expired"
+  | "wrong_code"
+  | "too_many_attempts"
+  | "number_taken"
+>;
 
 export async function finishBinding(
   kv: Deno.Kv,
   config: PhoneConfig,
   input: { handle: string; phone: string; code: string },
   now = Date.now(),
-): Promise<Outcome<{ masked: string; discoverable: boolean }>> {
-  if (!senderFor(config)) return UNAVAILABLE;
+): Promise<Result<PhoneView, FinishFailure["code"]>> {
+  if (!senderFor(config)) return fail("sms_unavailable");
   const n = normalizePhone(input.phone);
-  if (!n.ok) return invalidPhone(n.message);
+  if (!n.ok) return n;
   const checked = await checkVerification(kv, { hmacKey: config.hmacKey }, {
     handle: input.handle,
     e164: n.e164,
@@ -159,42 +153,31 @@ export async function finishBinding(
     now,
   });
   if (!checked.ok) {
-    const messages: Record<string, string> = {
-      no_code: "Ask for a code first (or ask again: that one was used up).",
-      expired: "That code has expired. Ask for a new one.",
-      wrong_code: "That code is not right.",
-      too_many_attempts: "Too many wrong codes. Ask for a new one.",
-    };
     const left = checked.attemptsLeft;
-    return {
-      ok: false,
-      status: 400,
-      error: checked.code,
-      message: messages[checked.code] +
-        (checked.code === "wrong_code" && left !== undefined
-          ? ` ${left} ${left === 1 ? "try" : "tries"} left.`
-          : ""),
-    };
+    // The table's sentence, plus how many tries a wrong code leaves.
+    return checked.code === "wrong_code" && left !== undefined
+      ? fail("wrong_code", {
+        message: `That code is not right. ${left} ${
+          left === 1 ? "try" : "tries"
+        } left.`,
+      })
+      : fail(checked.code);
   }
   const bound = await bindPhone(kv, config, input.handle, n.e164, now);
   if (!bound.ok) {
     log("phone.bind_refused", { code: bound.code });
-    return {
-      ok: false,
-      status: 409,
-      error: "number_taken",
-      message: "This number cannot be bound to your handle.",
-    };
+    return fail("number_taken");
   }
   log("phone.bound");
-  return { ok: true, data: (await getPhoneView(kv, config, input.handle))! };
+  return ok((await getPhoneView(kv, config, input.handle))!);
 }
 
+/** The owner's masked number and findable switch; null when none is bound. */
 export async function phoneView(
   kv: Deno.Kv,
   config: PhoneConfig,
   handle: string,
-) {
+): Promise<PhoneView | null> {
   return await getPhoneView(kv, config, handle);
 }
 
@@ -203,10 +186,14 @@ export async function unbind(kv: Deno.Kv, handle: string): Promise<void> {
   log("phone.unbound");
 }
 
+/** Turns the owner's findable switch on or off; the view after. */
 export async function discoverable(
   kv: Deno.Kv,
+  config: PhoneConfig,
   handle: string,
   on: boolean,
-): Promise<boolean> {
-  return await setDiscoverable(kv, handle, on);
+): Promise<Result<PhoneView, "no_phone">> {
+  if (!(await setDiscoverable(kv, handle, on))) return fail("no_phone");
+  const view = await getPhoneView(kv, config, handle);
+  return view ? ok(view) : fail("no_phone");
 }

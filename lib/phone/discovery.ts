@@ -11,16 +11,10 @@
  * counted first, the global one last.
  */
 import type { Config } from "../config.ts";
-import {
-  atMost,
-  retryAfterSeconds,
-  retryIn,
-  spend,
-  type SpendResult,
-} from "../limit_check.ts";
+import { fail, ok, type Result } from "../http.ts";
+import { atMost, retryIn, spend, type SpendResult } from "../limit_check.ts";
 import { log } from "../log.ts";
 import { lookupDiscoverable } from "../store/phones.ts";
-import type { Outcome } from "./binding.ts";
 import { normalizePhone } from "./normalize.ts";
 
 export const DISCOVERY_MAX_PER_REQUEST = 500;
@@ -54,20 +48,19 @@ export async function discover(
   who: { handle: string; address: string },
   phones: string[],
   now = Date.now(),
-): Promise<Outcome<{ matches: { phone: string; handle: string }[] }>> {
+): Promise<
+  Result<{ matches: { phone: string; handle: string }[] }, "rate_limited">
+> {
   const allowed = await spend(kv, config.limits, [
     { limit: "discoveryPerAddress", subject: who.address },
     { limit: "discoveryPerHandle", subject: who.handle },
     { limit: "discoveryGlobal", subject: EVERYONE },
   ], { cost: phones.length, now });
   if (!allowed.ok) {
-    return {
-      ok: false,
-      status: 429,
-      error: "rate_limited",
+    return fail("rate_limited", {
       message: refusal(config, allowed, phones.length),
-      retryAfterSeconds: retryAfterSeconds(allowed.retryAfterMs),
-    };
+      retryAfterMs: allowed.retryAfterMs,
+    });
   }
   const wanted = new Set<string>();
   for (const p of phones) {
@@ -77,5 +70,5 @@ export async function discover(
   const found = await lookupDiscoverable(kv, config.phonePeppers, [...wanted]);
   const matches = [...found].map(([phone, handle]) => ({ phone, handle }));
   log("discover", { count: phones.length });
-  return { ok: true, data: { matches } };
+  return ok({ matches });
 }

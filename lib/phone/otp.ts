@@ -18,15 +18,25 @@
  * Neither the number nor the code is stored in clear: the record's key holds
  * an HMAC of the number, the record holds a salted HMAC of the code, and the
  * rate-limit counters are keyed by the same number HMAC and by the keyed hash
- * of the client's address. Every write is an atomic check on the version
- * read, so two concurrent guesses cannot both spend the same attempt.
+ * of the client's address. The records live in lib/store/otp.ts, whose every
+ * write is an atomic check on the version read, so two concurrent guesses
+ * cannot both spend the same attempt.
  */
 import { hmacHex } from "../crypto/hash.ts";
+import type { Failure } from "../http.ts";
 import { type Charge, spend } from "../limit_check.ts";
 import { log } from "../log.ts";
 import { defaultLimits, type LimitName, type Limits } from "../limits.ts";
-import { keys } from "../store/keys.ts";
+import {
+  consumeOtp,
+  type OtpEntry,
+  type OtpRecord,
+  readOtp,
+  writeOtp,
+} from "../store/otp.ts";
 import { hitRate } from "../store/rate.ts";
+
+export type { OtpRecord };
 
 /** Digits in a code. */
 export const CODE_DIGITS = 6;
@@ -42,20 +52,6 @@ export const MAX_ATTEMPTS = 5;
  */
 export const OTP_PER_HANDLE = 10;
 export const OTP_PER_HANDLE_WINDOW_MS = 3600_000;
-
-/** What KV holds per (handle, number). */
-export interface OtpRecord {
-  /** HMAC-SHA-256(hmacKey, salt, handle, number hash, code), hex. Empty once burned. */
-  codeHash: string;
-  /** 16 random bytes, hex, fresh for every code. */
-  salt: string;
-  /** When the code was issued (ms since the epoch). */
-  sentAt: number;
-  /** When the code stops being accepted (ms since the epoch). */
-  expiresAt: number;
-  /** Wrong codes so far. */
-  attempts: number;
-}
 
 export interface OtpKeys {
   /** The server's 32-byte HMAC key (config.hmacKey). */
@@ -74,10 +70,8 @@ export type OtpLimit =
 
 export type StartResult =
   | { ok: true; code: string; resendAfterMs: number; expiresAt: number }
-  | { ok: false; code: "cooldown"; retryAfterMs: number }
-  | {
-    ok: false;
-    code: "rate_limited";
+  | Failure<"cooldown"> & { retryAfterMs: number }
+  | Failure<"rate_limited"> & {
     retryAfterMs: number;
     limit: OtpLimit;
     /** The refusing limit's value. */
@@ -86,9 +80,7 @@ export type StartResult =
 
 export type CheckResult =
   | { ok: true }
-  | {
-    ok: false;
-    code: "no_code" | "expired" | "wrong_code" | "too_many_attempts";
+  | Failure<"no_code" | "expired" | "wrong_code" | "too_many_attempts"> & {
     attemptsLeft?: number;
   };
 
@@ -157,15 +149,14 @@ export async function startVerification(
   const now = input.now ?? Date.now();
   const limits = secrets.limits ?? defaultLimits();
   const phoneHash = await otpPhoneHash(secrets.hmacKey, input.e164);
-  const key = keys.phoneOtp(input.handle, phoneHash);
 
   const cooling = (rec: OtpRecord | null) =>
     rec && now < rec.sentAt + RESEND_COOLDOWN_MS
       ? rec.sentAt + RESEND_COOLDOWN_MS - now
       : 0;
 
-  let entry = await kv.get<OtpRecord>(key);
-  const wait = cooling(entry.value);
+  let entry: OtpEntry = await readOtp(kv, input.handle, phoneHash);
+  const wait = cooling(entry.record);
   if (wait > 0) return { ok: false, code: "cooldown", retryAfterMs: wait };
 
   // The requester's own budgets first, the number's shared cap last: a
@@ -231,10 +222,7 @@ export async function startVerification(
       expiresAt: now + CODE_TTL_MS,
       attempts: 0,
     };
-    const res = await kv.atomic().check(entry).set(key, rec, {
-      expireIn: CODE_TTL_MS,
-    }).commit();
-    if (res.ok) {
+    if (await writeOtp(kv, entry, rec, CODE_TTL_MS)) {
       return {
         ok: true,
         code,
@@ -243,8 +231,8 @@ export async function startVerification(
       };
     }
     // Someone wrote the record in between: usually a concurrent start.
-    entry = await kv.get<OtpRecord>(key);
-    const again = cooling(entry.value);
+    entry = await readOtp(kv, input.handle, phoneHash);
+    const again = cooling(entry.record);
     if (again > 0) return { ok: false, code: "cooldown", retryAfterMs: again };
   }
 }
@@ -260,10 +248,9 @@ export async function checkVerification(
 ): Promise<CheckResult> {
   const now = input.now ?? Date.now();
   const phoneHash = await otpPhoneHash(secrets.hmacKey, input.e164);
-  const key = keys.phoneOtp(input.handle, phoneHash);
   for (;;) {
-    const entry = await kv.get<OtpRecord>(key);
-    const rec = entry.value;
+    const entry = await readOtp(kv, input.handle, phoneHash);
+    const rec = entry.record;
     if (!rec) return { ok: false, code: "no_code" };
     if (now >= rec.expiresAt) return { ok: false, code: "expired" };
     if (rec.attempts >= MAX_ATTEMPTS || !rec.codeHash) {
@@ -280,8 +267,7 @@ export async function checkVerification(
     const right = timingSafeEqualHex(given, rec.codeHash) &&
       /^[0-9]{6}$/.test(input.code);
     if (right) {
-      const res = await kv.atomic().check(entry).delete(key).commit();
-      if (res.ok) return { ok: true };
+      if (await consumeOtp(kv, entry)) return { ok: true };
       continue; // Raced another check: look again (it may have used the code).
     }
     const attempts = rec.attempts + 1;
@@ -289,10 +275,7 @@ export async function checkVerification(
     const next: OtpRecord = burned
       ? { ...rec, codeHash: "", attempts }
       : { ...rec, attempts };
-    const res = await kv.atomic().check(entry).set(key, next, {
-      expireIn: Math.max(1, rec.expiresAt - now),
-    }).commit();
-    if (!res.ok) continue;
+    if (!(await writeOtp(kv, entry, next, rec.expiresAt - now))) continue;
     return burned
       ? { ok: false, code: "too_many_attempts", attemptsLeft: 0 }
       : {

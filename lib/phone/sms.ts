@@ -12,7 +12,13 @@
  * No error message, log line or console line carries a full number, a code
  * or a credential.
  */
+import { z } from "zod";
 import type { Config } from "../config.ts";
+import {
+  callUpstream,
+  UpstreamError,
+  type UpstreamFailure,
+} from "../upstream.ts";
 
 export interface SmsSender {
   /** The provider's name, a short token safe to log ("twilio", "dev"). */
@@ -33,29 +39,15 @@ export interface SmsOptions {
 /** How long Reach waits for Twilio before giving up. */
 export const SMS_TIMEOUT_MS = 5000;
 
-export type SmsFailure =
-  | "invalid_input"
-  | "status"
-  | "timeout"
-  | "network"
-  | "bad_response";
+export type SmsFailure = UpstreamFailure;
 
 /**
- * The code could not be handed to the provider. The message never contains
- * the number, the code, the credentials or the provider's response body.
+ * The code could not be handed to the provider: lib/upstream.ts's one error
+ * class, under the name callers know. The message never contains the number,
+ * the code, the credentials or the provider's response body.
  */
-export class SmsDeliveryError extends Error {
-  constructor(
-    /** What went wrong, as a short token safe to log. */
-    public readonly reason: SmsFailure,
-    message: string,
-    /** The provider's HTTP status, when there was one. */
-    public readonly status?: number,
-  ) {
-    super(message);
-    this.name = "SmsDeliveryError";
-  }
-}
+export const SmsDeliveryError = UpstreamError;
+export type SmsDeliveryError = UpstreamError;
 
 const E164 = /^\+[1-9][0-9]{6,14}$/;
 const CODE = /^[0-9]{4,10}$/;
@@ -75,15 +67,17 @@ export function smsSenderFor(
   }
 }
 
-function checkInput(e164: string, code: string): void {
+function checkInput(provider: string, e164: string, code: string): void {
   if (!E164.test(e164)) {
-    throw new SmsDeliveryError(
+    throw new UpstreamError(
+      provider,
       "invalid_input",
       "The number is not in E.164 form.",
     );
   }
   if (!CODE.test(code)) {
-    throw new SmsDeliveryError(
+    throw new UpstreamError(
+      provider,
       "invalid_input",
       "The code must be 4 to 10 digits.",
     );
@@ -94,7 +88,7 @@ function devSender(write: (line: string) => void): SmsSender {
   return {
     name: "dev",
     send(e164, code) {
-      checkInput(e164, code);
+      checkInput("dev", e164, code);
       write(`[reach dev sms] code for •••${e164.slice(-2)}: ${code}`);
       return Promise.resolve();
     },
@@ -103,8 +97,10 @@ function devSender(write: (line: string) => void): SmsSender {
 
 type TwilioConfig = Extract<Config["sms"], { provider: "twilio" }>;
 
+/** A new Verification is documented to come back "pending". */
+const PendingVerification = z.object({ status: z.literal("pending") });
+
 function twilioSender(config: TwilioConfig, opts: SmsOptions): SmsSender {
-  const doFetch = opts.fetch ?? fetch;
   const url = `${config.apiBase.replace(/\/$/, "")}/v2/Services/${
     encodeURIComponent(config.serviceSid)
   }/Verifications`;
@@ -114,11 +110,10 @@ function twilioSender(config: TwilioConfig, opts: SmsOptions): SmsSender {
   return {
     name: "twilio",
     async send(e164, code) {
-      checkInput(e164, code);
-      const signal = AbortSignal.timeout(opts.timeoutMs ?? SMS_TIMEOUT_MS);
-      let res: Response;
-      try {
-        res = await doFetch(url, {
+      checkInput("Twilio Verify", e164, code);
+      await callUpstream(
+        "Twilio Verify",
+        new Request(url, {
           method: "POST",
           headers: {
             authorization,
@@ -130,57 +125,13 @@ function twilioSender(config: TwilioConfig, opts: SmsOptions): SmsSender {
             Channel: "sms",
             CustomCode: code,
           }).toString(),
-          signal,
-        });
-      } catch (e) {
-        throw aborted(e, signal) ? timeout() : new SmsDeliveryError(
-          "network",
-          "Twilio Verify could not be reached.",
-        );
-      }
-      if (!res.ok) {
-        await res.body?.cancel().catch(() => {});
-        throw new SmsDeliveryError(
-          "status",
-          `Twilio Verify answered ${res.status}.`,
-          res.status,
-        );
-      }
-      let body: unknown;
-      try {
-        body = await res.json();
-      } catch (e) {
-        if (aborted(e, signal)) throw timeout();
-        throw new SmsDeliveryError(
-          "bad_response",
-          "Twilio Verify answered with something that is not JSON.",
-          res.status,
-        );
-      }
-      // A new Verification is documented to come back "pending".
-      if (
-        typeof body !== "object" || body === null ||
-        (body as { status?: unknown }).status !== "pending"
-      ) {
-        throw new SmsDeliveryError(
-          "bad_response",
-          "Twilio Verify did not start a pending verification.",
-          res.status,
-        );
-      }
+        }),
+        {
+          timeoutMs: opts.timeoutMs ?? SMS_TIMEOUT_MS,
+          schema: PendingVerification,
+          fetch: opts.fetch,
+        },
+      );
     },
   };
-}
-
-function aborted(e: unknown, signal: AbortSignal): boolean {
-  return signal.aborted ||
-    (e instanceof DOMException &&
-      (e.name === "TimeoutError" || e.name === "AbortError"));
-}
-
-function timeout(): SmsDeliveryError {
-  return new SmsDeliveryError(
-    "timeout",
-    "Twilio Verify did not answer in time.",
-  );
 }

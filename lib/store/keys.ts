@@ -59,7 +59,7 @@ export const keys = {
   /** HMAC-SHA-256 of an E.164 number under a pepper (hex) -> handle. */
   phoneHmac: (hmac: string) => ["phone_hmac", hmac] as const,
   /**
-   * (handle, HMAC of the E.164 number) -> OtpRecord (lib/phone/otp.ts): a
+   * (handle, HMAC of the E.164 number) -> OtpRecord (lib/store/otp.ts): a
    * pending verification code, stored only as a salted HMAC, with its expiry
    * and attempt count. Expires with the code.
    */

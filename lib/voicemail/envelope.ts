@@ -156,6 +156,25 @@ const MAX_MIME_CHARS = 255;
 const MAX_ID_CHARS = 256;
 const MAX_RECIPIENTS = 10;
 
+/**
+ * The format's sizes, for anyone who checks an envelope's shape without
+ * opening it (the server's schema in lib/voicemail/service.ts). Byte counts
+ * are of the decoded base64.
+ */
+export const ENVELOPE_LIMITS = {
+  /** `iv` and each recipient's `iv`. */
+  ivBytes: IV_BYTES,
+  /** Each recipient's `epk`, and an inbox public key. */
+  publicKeyBytes: X25519_BYTES,
+  /** Each recipient's `wrapped` content key (key ‖ tag). */
+  wrappedBytes: WRAPPED_BYTES,
+  /** The shortest `ct`: the header length and the tag, no header or audio. */
+  minCiphertextBytes: LEN_BYTES + TAG_BYTES,
+  /** `callId`, `handle` and each `keyId`, in UTF-16 code units. */
+  maxIdChars: MAX_ID_CHARS,
+  maxRecipients: MAX_RECIPIENTS,
+} as const;
+
 const utf8 = new TextEncoder();
 const X25519 = { name: "X25519" };
 

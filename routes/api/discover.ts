@@ -2,7 +2,7 @@ import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
 import { app } from "../../lib/app.ts";
 import { requireSession } from "../../lib/guards.ts";
-import { json, jsonError, readJson } from "../../lib/http.ts";
+import { fail, failureResponse, json, readJsonBody } from "../../lib/http.ts";
 import { requestAddress } from "../../lib/client_address.ts";
 import {
   discover,
@@ -28,25 +28,18 @@ export const handler: Handlers<unknown, State> = {
     if (auth.error) return auth.error;
     const handle = ctx.state.handle;
     if (!handle) {
-      return jsonError(
-        409,
-        "no_handle",
-        "Claim a handle first: looking up numbers needs one.",
-      );
+      return failureResponse(fail("no_handle", {
+        message: "Claim a handle first: looking up numbers needs one.",
+      }));
     }
     // 500 numbers of up to 64 characters fit well within 64 KiB.
-    const body = await readJson(req, Body, 64 * 1024);
-    if ("error" in body) return body.error;
+    const body = await readJsonBody(req, Body, 64 * 1024);
+    if (!body.ok) return failureResponse(body);
     const { kv, config } = await app();
     const r = await discover(kv, config, {
       handle,
       address: await requestAddress(req, ctx.remoteAddr, config),
     }, body.data.phones);
-    if (!r.ok) {
-      return jsonError(r.status, r.error, r.message, {
-        headers: { "retry-after": String(r.retryAfterSeconds ?? 60) },
-      });
-    }
-    return json(r.data);
+    return r.ok ? json(r.data) : failureResponse(r);
   },
 };

@@ -6,11 +6,10 @@
  */
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../lib/app.ts";
-import { json, jsonError } from "../../lib/http.ts";
+import { failureResponse, json } from "../../lib/http.ts";
 import { requestAddress } from "../../lib/client_address.ts";
-import { atMost, rateLimited, spend } from "../../lib/limit_check.ts";
-import { log } from "../../lib/log.ts";
-import { iceServersFor, TurnUnavailableError } from "../../lib/turn.ts";
+import { atMost, rateLimitFailure, spend } from "../../lib/limit_check.ts";
+import { iceServers } from "../../lib/turn.ts";
 
 export const handler: Handlers = {
   async GET(req, ctx) {
@@ -20,29 +19,14 @@ export const handler: Handlers = {
       subject: await requestAddress(req, ctx.remoteAddr, config),
     }]);
     if (!verdict.ok) {
-      return rateLimited(
+      return failureResponse(rateLimitFailure(
         `Too many requests for ICE servers from your network (${
           atMost(config.limits, verdict.limit)
         }).`,
         verdict.retryAfterMs,
-      );
+      ));
     }
-    try {
-      return json(await iceServersFor(config.ice), {
-        headers: { "cache-control": "no-store" },
-      });
-    } catch (e) {
-      if (!(e instanceof TurnUnavailableError)) throw e;
-      log("ice.turn_unavailable", {
-        kind: config.ice.provider,
-        reason: e.reason,
-        code: e.status,
-      });
-      return jsonError(
-        503,
-        "turn_unavailable",
-        "Relay servers for calls are unavailable right now; try again shortly.",
-      );
-    }
+    const answer = await iceServers(config.ice);
+    return answer.ok ? json(answer.data) : failureResponse(answer);
   },
 };

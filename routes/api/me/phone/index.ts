@@ -1,13 +1,15 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
 import { app } from "../../../../lib/app.ts";
-import { json, jsonError, readJson } from "../../../../lib/http.ts";
+import { failureResponse, json, readJsonBody } from "../../../../lib/http.ts";
 import {
   discoverable,
   phoneView,
   unbind,
 } from "../../../../lib/phone/binding.ts";
 import type { OwnerState } from "../../../../lib/state.ts";
+
+const Patch = z.strictObject({ discoverable: z.boolean() });
 
 /**
  * The owner's own bound number: masked view, findable switch, unbind.
@@ -19,19 +21,16 @@ export const handler: Handlers<unknown, OwnerState> = {
     return json({ phone: await phoneView(kv, config, ctx.state.handle) });
   },
   async PATCH(req, ctx) {
-    const { handle } = ctx.state;
-    const body = await readJson(
-      req,
-      z.strictObject({ discoverable: z.boolean() }),
-    );
-    if ("error" in body) return body.error;
+    const body = await readJsonBody(req, Patch);
+    if (!body.ok) return failureResponse(body);
     const { kv, config } = await app();
-    const view = await phoneView(kv, config, handle);
-    if (!view) {
-      return jsonError(404, "no_phone", "No number is bound to your handle.");
-    }
-    await discoverable(kv, handle, body.data.discoverable);
-    return json({ phone: await phoneView(kv, config, handle) });
+    const r = await discoverable(
+      kv,
+      config,
+      ctx.state.handle,
+      body.data.discoverable,
+    );
+    return r.ok ? json({ phone: r.data }) : failureResponse(r);
   },
   async DELETE(_req, ctx) {
     const { kv } = await app();

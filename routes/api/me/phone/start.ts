@@ -1,10 +1,12 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
 import { app } from "../../../../lib/app.ts";
-import { json, jsonError, readJson } from "../../../../lib/http.ts";
+import { failureResponse, json, readJsonBody } from "../../../../lib/http.ts";
 import { requestAddress } from "../../../../lib/client_address.ts";
 import { startBinding } from "../../../../lib/phone/binding.ts";
 import type { OwnerState } from "../../../../lib/state.ts";
+
+const Body = z.strictObject({ phone: z.string().max(64) });
 
 /**
  * Sends a 6-digit code to the number the owner wants to bind.
@@ -12,24 +14,14 @@ import type { OwnerState } from "../../../../lib/state.ts";
  */
 export const handler: Handlers<unknown, OwnerState> = {
   async POST(req, ctx) {
-    const body = await readJson(
-      req,
-      z.strictObject({ phone: z.string().max(64) }),
-    );
-    if ("error" in body) return body.error;
+    const body = await readJsonBody(req, Body);
+    if (!body.ok) return failureResponse(body);
     const { kv, config } = await app();
     const r = await startBinding(kv, config, {
       handle: ctx.state.handle,
       phone: body.data.phone,
       address: await requestAddress(req, ctx.remoteAddr, config),
     });
-    if (!r.ok) {
-      return jsonError(r.status, r.error, r.message, {
-        headers: r.retryAfterSeconds
-          ? { "retry-after": String(r.retryAfterSeconds) }
-          : {},
-      });
-    }
-    return json(r.data);
+    return r.ok ? json(r.data) : failureResponse(r);
   },
 };

@@ -1,9 +1,14 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
 import { app } from "../../../../lib/app.ts";
-import { json, jsonError, readJson } from "../../../../lib/http.ts";
+import { failureResponse, json, readJsonBody } from "../../../../lib/http.ts";
 import { finishBinding } from "../../../../lib/phone/binding.ts";
 import type { OwnerState } from "../../../../lib/state.ts";
+
+const Body = z.strictObject({
+  phone: z.string().max(64),
+  code: z.string().regex(/^\d{6}$/, "The code is 6 digits."),
+});
 
 /**
  * Checks the code and binds the number.
@@ -11,21 +16,13 @@ import type { OwnerState } from "../../../../lib/state.ts";
  */
 export const handler: Handlers<unknown, OwnerState> = {
   async POST(req, ctx) {
-    const body = await readJson(
-      req,
-      z.strictObject({
-        phone: z.string().max(64),
-        code: z.string().regex(/^\d{6}$/, "The code is 6 digits."),
-      }),
-    );
-    if ("error" in body) return body.error;
+    const body = await readJsonBody(req, Body);
+    if (!body.ok) return failureResponse(body);
     const { kv, config } = await app();
     const r = await finishBinding(kv, config, {
       handle: ctx.state.handle,
       ...body.data,
     });
-    return r.ok
-      ? json({ phone: r.data })
-      : jsonError(r.status, r.error, r.message);
+    return r.ok ? json({ phone: r.data }) : failureResponse(r);
   },
 };

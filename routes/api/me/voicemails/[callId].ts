@@ -1,5 +1,6 @@
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../../../lib/app.ts";
+import { failureResponse, json } from "../../../../lib/http.ts";
 import type { OwnerState } from "../../../../lib/state.ts";
 import {
   fetchVoicemail,
@@ -10,10 +11,19 @@ import {
 export const handler: Handlers<unknown, OwnerState> = {
   async GET(_req, ctx) {
     const { kv } = await app();
-    return fetchVoicemail(kv, ctx.state.handle, ctx.params.callId);
+    const r = await fetchVoicemail(kv, ctx.state.handle, ctx.params.callId);
+    if (!r.ok) return failureResponse(r);
+    // The envelope's exact bytes, as the caller uploaded them.
+    return new Response(r.data as BodyInit, {
+      headers: {
+        "content-type": "application/json; charset=utf-8",
+        "cache-control": "no-store",
+      },
+    });
   },
   async DELETE(_req, ctx) {
     const { kv } = await app();
-    return removeVoicemail(kv, ctx.state.handle, ctx.params.callId);
+    const r = await removeVoicemail(kv, ctx.state.handle, ctx.params.callId);
+    return r.ok ? json(r.data) : failureResponse(r);
   },
 };

@@ -2,6 +2,7 @@
 // "[callId]/read.ts" would pass 80 columns and fail `deno fmt --check`.
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../../../../lib/app.ts";
+import { failureResponse, json } from "../../../../../lib/http.ts";
 import type { OwnerState } from "../../../../../lib/state.ts";
 import { markRead } from "../../../../../lib/voicemail/service.ts";
 
@@ -9,6 +10,7 @@ import { markRead } from "../../../../../lib/voicemail/service.ts";
 export const handler: Handlers<unknown, OwnerState> = {
   async POST(_req, ctx) {
     const { kv, config } = await app();
-    return markRead(kv, config, ctx.state.handle, ctx.params.id);
+    const r = await markRead(kv, config, ctx.state.handle, ctx.params.id);
+    return r.ok ? json(r.data) : failureResponse(r);
   },
 };
