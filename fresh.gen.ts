@@ -11,6 +11,7 @@ import * as $api_auth_logout from "./routes/api/auth/logout.ts";
 import * as $api_auth_nonce from "./routes/api/auth/nonce.ts";
 import * as $api_auth_session from "./routes/api/auth/session.ts";
 import * as $api_auth_verify from "./routes/api/auth/verify.ts";
+import * as $api_calls__callId__decline from "./routes/api/calls/[callId]/decline.ts";
 import * as $api_discover from "./routes/api/discover.ts";
 import * as $api_handles_index from "./routes/api/handles/index.ts";
 import * as $api_ice from "./routes/api/ice.ts";
@@ -21,9 +22,12 @@ import * as $api_me_phone_index from "./routes/api/me/phone/index.ts";
 import * as $api_me_phone_start from "./routes/api/me/phone/start.ts";
 import * as $api_me_phone_verify from "./routes/api/me/phone/verify.ts";
 import * as $api_me_profile from "./routes/api/me/profile.ts";
+import * as $api_me_push__id_ from "./routes/api/me/push/[id].ts";
+import * as $api_me_push_index from "./routes/api/me/push/index.ts";
 import * as $api_me_voicemails__callId_ from "./routes/api/me/voicemails/[callId].ts";
-import * as $api_me_voicemails__id__read from "./routes/api/me/voicemails/[id]/read.ts";
+import * as $api_me_voicemails__callId__read from "./routes/api/me/voicemails/[callId]/read.ts";
 import * as $api_me_voicemails_index from "./routes/api/me/voicemails/index.ts";
+import * as $api_push_key from "./routes/api/push/key.ts";
 import * as $api_signal from "./routes/api/signal.ts";
 import * as $api_voicemail__callId_ from "./routes/api/voicemail/[callId].ts";
 import * as $go from "./routes/go.ts";
@@ -58,6 +62,7 @@ const manifest = {
     "./routes/api/auth/nonce.ts": $api_auth_nonce,
     "./routes/api/auth/session.ts": $api_auth_session,
     "./routes/api/auth/verify.ts": $api_auth_verify,
+    "./routes/api/calls/[callId]/decline.ts": $api_calls__callId__decline,
     "./routes/api/discover.ts": $api_discover,
     "./routes/api/handles/index.ts": $api_handles_index,
     "./routes/api/ice.ts": $api_ice,
@@ -68,9 +73,13 @@ const manifest = {
     "./routes/api/me/phone/start.ts": $api_me_phone_start,
     "./routes/api/me/phone/verify.ts": $api_me_phone_verify,
     "./routes/api/me/profile.ts": $api_me_profile,
+    "./routes/api/me/push/[id].ts": $api_me_push__id_,
+    "./routes/api/me/push/index.ts": $api_me_push_index,
     "./routes/api/me/voicemails/[callId].ts": $api_me_voicemails__callId_,
-    "./routes/api/me/voicemails/[id]/read.ts": $api_me_voicemails__id__read,
+    "./routes/api/me/voicemails/[callId]/read.ts":
+      $api_me_voicemails__callId__read,
     "./routes/api/me/voicemails/index.ts": $api_me_voicemails_index,
+    "./routes/api/push/key.ts": $api_push_key,
     "./routes/api/signal.ts": $api_signal,
     "./routes/api/voicemail/[callId].ts": $api_voicemail__callId_,
     "./routes/go.ts": $go,

@@ -34,6 +34,10 @@ Deno.test("dev.ts manifest: writes fresh.gen.ts and stops", async () => {
       "export default () => <p />;\n",
     );
     await Deno.writeTextFile(`${dir}/routes/b/x_test.ts`, "export {};\n");
+    // A path long enough that its manifest entry must be wrapped.
+    const deep = "routes/api/me/voicemail_messages/[voicemailCallId]";
+    await Deno.mkdir(`${dir}/${deep}`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/${deep}/mark_as_read.ts`, "export {};\n");
     await Deno.writeTextFile(
       `${dir}/islands/Hi.tsx`,
       "export default () => <p />;\n",
@@ -53,6 +57,14 @@ Deno.test("dev.ts manifest: writes fresh.gen.ts and stops", async () => {
     assert.ok(gen.includes('import * as $b__id_ from "./routes/b/[id].tsx";'));
     assert.ok(gen.includes('import * as $Hi from "./islands/Hi.tsx";'));
     assert.ok(!gen.includes("x_test"));
+    const fmt = await new Deno.Command(Deno.execPath(), {
+      args: ["fmt", "--check", "fresh.gen.ts"],
+      cwd: dir,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert.ok(fmt.success, "the written manifest is deno-fmt clean");
+    assert.ok(gen.includes("[voicemailCallId]/mark_as_read.ts"));
     // stopped before building: no _fresh folder
     await assert.rejects(Deno.stat(`${dir}/_fresh`), Deno.errors.NotFound);
   } finally {

@@ -78,6 +78,31 @@ export async function writeManifest(baseDir: string): Promise<string> {
   } catch {
     old = undefined;
   }
-  if (old !== text) await Deno.writeTextFile(path, text);
+  const formatted = await denoFmt(text);
+  if (old !== formatted) await Deno.writeTextFile(path, formatted);
   return path;
+}
+
+/**
+ * Runs the text through `deno fmt` (as Fresh's own dev manifest writer does),
+ * so long route paths are wrapped the way `deno fmt --check` expects and
+ * route folders can keep their real names. Falls back to the text as
+ * generated if the formatter cannot run.
+ */
+async function denoFmt(text: string): Promise<string> {
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["fmt", "--ext=ts", "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(text));
+    await w.close();
+    const out = await child.output();
+    return out.success ? new TextDecoder().decode(out.stdout) : text;
+  } catch {
+    return text;
+  }
 }

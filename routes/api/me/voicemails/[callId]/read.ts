@@ -1,5 +1,3 @@
-// The param is [id], not [callId]: the generated manifest line for
-// "[callId]/read.ts" would pass 80 columns and fail `deno fmt --check`.
 import type { Handlers } from "$fresh/server.ts";
 import { app } from "../../../../../lib/app.ts";
 import { failureResponse, json } from "../../../../../lib/http.ts";
@@ -10,7 +8,7 @@ import { markRead } from "../../../../../lib/voicemail/service.ts";
 export const handler: Handlers<unknown, OwnerState> = {
   async POST(_req, ctx) {
     const { kv, config } = await app();
-    const r = await markRead(kv, config, ctx.state.handle, ctx.params.id);
+    const r = await markRead(kv, config, ctx.state.handle, ctx.params.callId);
     return r.ok ? json(r.data) : failureResponse(r);
   },
 };
