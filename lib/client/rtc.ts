@@ -53,8 +53,10 @@ export const RESTART_AFTER_MS = 2_000;
 /** Between ICE restart attempts while still disconnected. */
 export const RETRY_RESTART_MS = 5_000;
 
-export async function fetchIceServers(): Promise<RTCIceServer[]> {
-  const res = await fetch("/api/ice", { credentials: "same-origin" });
+export async function fetchIceServers(
+  f: (url: string, init?: RequestInit) => Promise<Response> = fetch,
+): Promise<RTCIceServer[]> {
+  const res = await f("/api/ice", { credentials: "same-origin" });
   if (!res.ok) throw new Error(`ICE servers unavailable (${res.status})`);
   const body = await res.json() as { iceServers: RTCIceServer[] };
   return body.iceServers;

@@ -2,7 +2,8 @@
  * The browser end of the signaling socket (signaling/PROTOCOL.md): hello,
  * heartbeats, and reconnection with backoff. After a reconnect it says hello
  * again and calls `onReconnect`, so the owner can resume its calls. Messages
- * sent while disconnected wait in a short queue.
+ * sent while disconnected wait in a short queue. Besides the owner given at
+ * construction, others may `listen` (each call of lib/client/call/ does).
  */
 import type { ClientMessage, ServerMessage } from "../../signaling/protocol.ts";
 
@@ -12,9 +13,8 @@ const MAX_QUEUE = 200;
 export type Hello = Extract<ClientMessage, { type: "hello" }>;
 export type SocketState = "connecting" | "open" | "reconnecting" | "closed";
 
-export interface SignalOptions {
-  hello: Hello;
-  onMessage: (msg: ServerMessage) => void;
+export interface SignalListener {
+  onMessage?: (msg: ServerMessage) => void;
   onState?: (
     state: SocketState,
     detail?: { code: number; reason: string },
@@ -23,10 +23,23 @@ export interface SignalOptions {
   onReconnect?: () => void;
 }
 
+export interface SignalOptions extends SignalListener {
+  hello: Hello;
+}
+
+/** What a call needs of the socket: SignalSocket, or a fake in tests. */
+export interface SignalClient {
+  send(msg: ClientMessage): void;
+  /** Adds a listener; returns what removes it. */
+  listen(l: SignalListener): () => void;
+  close(): void;
+}
+
 /** Close codes after which reconnecting would not help. */
 const FINAL = new Set([4000, 4001, 4003, 4008, 1009]);
 
-export class SignalSocket {
+export class SignalSocket implements SignalClient {
+  private ls = new Set<SignalListener>();
   private ws: WebSocket | null = null;
   private queue: string[] = [];
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -37,12 +50,23 @@ export class SignalSocket {
   state: SocketState = "connecting";
 
   constructor(private o: SignalOptions) {
+    this.ls.add(o);
     this.connect();
+  }
+
+  listen(l: SignalListener): () => void {
+    this.ls.add(l);
+    return () => this.ls.delete(l);
+  }
+
+  /** Tells every listener (those added meanwhile wait for the next event). */
+  private emit(f: (l: SignalListener) => void) {
+    for (const l of [...this.ls]) f(l);
   }
 
   private setState(s: SocketState, detail?: { code: number; reason: string }) {
     this.state = s;
-    this.o.onState?.(s, detail);
+    this.emit((l) => l.onState?.(s, detail));
   }
 
   private connect() {
@@ -68,11 +92,11 @@ export class SignalSocket {
           () => this.raw({ type: "heartbeat" }),
           msg.heartbeatMs,
         );
-        if (this.everWelcomed) this.o.onReconnect?.();
+        if (this.everWelcomed) this.emit((l) => l.onReconnect?.());
         this.everWelcomed = true;
         for (const q of this.queue.splice(0)) ws.send(q);
       }
-      if (msg.type !== "heartbeat-ack") this.o.onMessage(msg);
+      if (msg.type !== "heartbeat-ack") this.emit((l) => l.onMessage?.(msg));
     };
     ws.onclose = (e) => {
       clearInterval(this.heartbeat);

@@ -1,0 +1,22 @@
+/**
+ * Call preferences this browser remembers (localStorage), the same for
+ * both sides: "Hide my IP" holds for the calls it places and those it takes.
+ */
+export type Store = Pick<Storage, "getItem" | "setItem">;
+
+export const HIDE_IP = "reach.hideIp";
+export const RECEIVE = "reach.receive";
+export const RING_WHEN_BUSY = "reach.ringWhenBusy";
+
+export const readPref = (key: string, s: Store = localStorage): boolean =>
+  s.getItem(key) === "1";
+
+export const writePref = (
+  key: string,
+  on: boolean,
+  s: Store = localStorage,
+): void => s.setItem(key, on ? "1" : "0");
+
+/** Relay-only ICE hides this browser's addresses from the other side. */
+export const icePolicy = (s: Store): RTCIceTransportPolicy =>
+  readPref(HIDE_IP, s) ? "relay" : "all";
