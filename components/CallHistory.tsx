@@ -3,6 +3,7 @@
  * with the exact time in a title), how long, what happened, and who, as an
  * anonymous label derived from the caller's keyed hash. No client script.
  */
+import { clock } from "../lib/clock.ts";
 import type { CallLogRecord } from "../lib/store/calls.ts";
 import { callerLabel } from "../lib/store/history.ts";
 
@@ -26,12 +27,6 @@ export function relativeTime(then: number, now: number): string {
   if (h < 24) return `${h} h ago`;
   const d = Math.floor(h / 24);
   return d === 1 ? "yesterday" : `${d} days ago`;
-}
-
-function length(ms: number): string {
-  const t = Math.round(ms / 1000);
-  const m = Math.floor(t / 60), s = t % 60;
-  return `${m}:${String(s).padStart(2, "0")}`;
 }
 
 export default function CallHistory(
@@ -76,7 +71,7 @@ export default function CallHistory(
                     <td>{callerLabel(e.callerHash)}</td>
                     <td>{OUTCOME[e.decision] ?? e.decision}</td>
                     <td>
-                      {e.decision === "answered" ? length(e.durationMs) : "—"}
+                      {e.decision === "answered" ? clock(e.durationMs) : "—"}
                     </td>
                   </tr>
                 );

@@ -1,3 +1,4 @@
+import { clock } from "../lib/clock.ts";
 import { useEffect, useRef, useState } from "preact/hooks";
 import {
   type CallSession,
@@ -43,8 +44,7 @@ export function InCall(props: {
     };
   }, [session, remote]);
 
-  const secs = Math.max(0, Math.floor((now - props.startedAt) / 1000));
-  const time = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`;
+  const time = clock(now - props.startedAt);
   return (
     <div class="in-call">
       <audio ref={audio} autoPlay muted={props.verified === false} />

@@ -31,10 +31,4 @@ export function bucketRange(
   return `${seconds(b.fromSeconds)} – ${seconds(b.toSeconds)}`;
 }
 
-/** A call's length as m:ss (or h:mm:ss). */
-export function clock(ms: number): string {
-  const t = Math.round(ms / 1000);
-  const h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), s = t % 60;
-  const ss = String(s).padStart(2, "0");
-  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
-}
+export { clock } from "../clock.ts";
