@@ -203,6 +203,27 @@ export async function updateCall(
 }
 
 /**
+ * Changes one side's fields, if `conn` still speaks for that side and no
+ * deadline has passed at `now` (a call past its deadline is over, even
+ * before a sweep says so: it is not revived).
+ */
+function changeSide(
+  kv: Deno.Kv,
+  callId: string,
+  side: Side,
+  conn: string,
+  now: number,
+  fields: (prefix: Side) => Partial<CallRecord>,
+): Promise<CallRecord | null> {
+  return updateCall(kv, callId, (rec) => {
+    if ((side === "caller" ? rec.callerConn : rec.calleeConn) !== conn) {
+      return null;
+    }
+    return expiry(rec, now) ? null : fields(side);
+  }, now);
+}
+
+/**
  * A side's socket is alive (its isolate's heartbeat tick): records it as
  * that side's last sign of life, if that socket still speaks for the side.
  */
@@ -213,20 +234,20 @@ export function touchCall(
   conn: string,
   now = Date.now(),
 ): Promise<CallRecord | null> {
-  return updateCall(kv, callId, (rec) => {
-    if ((side === "caller" ? rec.callerConn : rec.calleeConn) !== conn) {
-      return null;
-    }
-    // Too late: the call is over (a sweep will say so), not revived.
-    if (expiry(rec, now)) return null;
-    return side === "caller" ? { callerSeen: now } : { calleeSeen: now };
-  }, now);
+  return changeSide(
+    kv,
+    callId,
+    side,
+    conn,
+    now,
+    (s) => s === "caller" ? { callerSeen: now } : { calleeSeen: now },
+  );
 }
 
 /**
  * A side's socket closed: it has the call's grace period to resume. Returns
  * the record (with its new deadline), or null if another socket already
- * speaks for that side or the call has ended.
+ * speaks for that side or the call is over.
  */
 export function loseSide(
   kv: Deno.Kv,
@@ -235,14 +256,17 @@ export function loseSide(
   conn: string,
   now = Date.now(),
 ): Promise<CallRecord | null> {
-  return updateCall(kv, callId, (rec) => {
-    if ((side === "caller" ? rec.callerConn : rec.calleeConn) !== conn) {
-      return null;
-    }
-    return side === "caller"
-      ? { callerSeen: now, callerLostAt: now }
-      : { calleeSeen: now, calleeLostAt: now };
-  }, now);
+  return changeSide(
+    kv,
+    callId,
+    side,
+    conn,
+    now,
+    (s) =>
+      s === "caller"
+        ? { callerSeen: now, callerLostAt: now }
+        : { calleeSeen: now, calleeLostAt: now },
+  );
 }
 
 /**

@@ -15,26 +15,12 @@ import { setKv } from "../../lib/store/kv.ts";
 import { ORIGIN, TEST_ENV, testApp, TestClient } from "../_helpers/app.ts";
 import { filterChangesUnderClaims } from "../_helpers/kv_interference.ts";
 import { newWallet } from "../_helpers/wallet.ts";
+import { assertSecurityHeaders } from "../_helpers/headers.ts";
 
 const INFO = {
   remoteAddr: { transport: "tcp" as const, hostname: "127.0.0.1", port: 40000 },
   completed: Promise.resolve(),
 } as unknown as Deno.ServeHandlerInfo;
-
-/** Asserts the headers `applySecurityHeaders` gives every answer. */
-function assertSecurityHeaders(res: Response, what: string): void {
-  const h = res.headers;
-  assert.equal(h.get("x-content-type-options"), "nosniff", what);
-  assert.equal(h.get("referrer-policy"), "no-referrer", what);
-  assert.equal(h.get("x-frame-options"), "DENY", what);
-  assert.equal(h.get("cross-origin-opener-policy"), "same-origin", what);
-  assert.match(h.get("permissions-policy") ?? "", /microphone=\(self\)/, what);
-  assert.match(
-    h.get("content-security-policy") ?? "",
-    /frame-ancestors 'none'/,
-    what,
-  );
-}
 
 /** Signs in a new wallet and claims `handle`; returns the client. */
 async function withHandle(

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import manifest from "../../fresh.gen.ts";
 import { testApp, type TestClient } from "../_helpers/app.ts";
 import { newWallet } from "../_helpers/wallet.ts";
+import { assertSecurityHeaders } from "../_helpers/headers.ts";
 
 const ROUTES_DIR = new URL("../../routes/", import.meta.url);
 const ME_DIR = new URL("api/me/", ROUTES_DIR);
@@ -84,21 +85,6 @@ async function kvListing(kv: Deno.Kv): Promise<string[]> {
     out.push(`${Deno.inspect(e.key)} ${e.versionstamp}`);
   }
   return out;
-}
-
-/** Asserts the headers `applySecurityHeaders` gives every answer. */
-function assertSecurityHeaders(res: Response, what: string): void {
-  const h = res.headers;
-  assert.equal(h.get("x-content-type-options"), "nosniff", what);
-  assert.equal(h.get("referrer-policy"), "no-referrer", what);
-  assert.equal(h.get("x-frame-options"), "DENY", what);
-  assert.equal(h.get("cross-origin-opener-policy"), "same-origin", what);
-  assert.match(h.get("permissions-policy") ?? "", /microphone=\(self\)/, what);
-  assert.match(
-    h.get("content-security-policy") ?? "",
-    /frame-ancestors 'none'/,
-    what,
-  );
 }
 
 /** Sends `method path` with `c`; asserts the refusal and that KV is unchanged. */
