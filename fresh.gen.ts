@@ -13,9 +13,12 @@ import * as $api_auth_session from "./routes/api/auth/session.ts";
 import * as $api_auth_verify from "./routes/api/auth/verify.ts";
 import * as $api_calls__callId__decline from "./routes/api/calls/[callId]/decline.ts";
 import * as $api_discover from "./routes/api/discover.ts";
+import * as $api_discover_directory from "./routes/api/discover/directory.ts";
+import * as $api_discover_key from "./routes/api/discover/key.ts";
 import * as $api_handles_index from "./routes/api/handles/index.ts";
 import * as $api_ice from "./routes/api/ice.ts";
 import * as $api_me__middleware from "./routes/api/me/_middleware.ts";
+import * as $api_me_discover_evaluate from "./routes/api/me/discover/evaluate.ts";
 import * as $api_me_inbox_keys__keyId_ from "./routes/api/me/inbox-keys/[keyId].ts";
 import * as $api_me_inbox_keys_index from "./routes/api/me/inbox-keys/index.ts";
 import * as $api_me_phone_index from "./routes/api/me/phone/index.ts";
@@ -36,14 +39,17 @@ import * as $handles__handle__inbox_keys from "./routes/handles/[handle]/inbox-k
 import * as $handles_bloom from "./routes/handles/bloom.ts";
 import * as $index from "./routes/index.tsx";
 import * as $me_index from "./routes/me/index.tsx";
+import * as $offline from "./routes/offline.tsx";
 import * as $ops_calls_csv from "./routes/ops/calls.csv.ts";
 import * as $ops_index from "./routes/ops/index.tsx";
 import * as $security from "./routes/security.tsx";
+import * as $sw_js from "./routes/sw.js.ts";
 import * as $Caller from "./islands/Caller.tsx";
 import * as $ClaimHandle from "./islands/ClaimHandle.tsx";
 import * as $FindByPhone from "./islands/FindByPhone.tsx";
 import * as $PhoneBinding from "./islands/PhoneBinding.tsx";
 import * as $ProfileEditor from "./islands/ProfileEditor.tsx";
+import * as $PushDevices from "./islands/PushDevices.tsx";
 import * as $Receiver from "./islands/Receiver.tsx";
 import * as $SignIn from "./islands/SignIn.tsx";
 import * as $SignOut from "./islands/SignOut.tsx";
@@ -64,9 +70,12 @@ const manifest = {
     "./routes/api/auth/verify.ts": $api_auth_verify,
     "./routes/api/calls/[callId]/decline.ts": $api_calls__callId__decline,
     "./routes/api/discover.ts": $api_discover,
+    "./routes/api/discover/directory.ts": $api_discover_directory,
+    "./routes/api/discover/key.ts": $api_discover_key,
     "./routes/api/handles/index.ts": $api_handles_index,
     "./routes/api/ice.ts": $api_ice,
     "./routes/api/me/_middleware.ts": $api_me__middleware,
+    "./routes/api/me/discover/evaluate.ts": $api_me_discover_evaluate,
     "./routes/api/me/inbox-keys/[keyId].ts": $api_me_inbox_keys__keyId_,
     "./routes/api/me/inbox-keys/index.ts": $api_me_inbox_keys_index,
     "./routes/api/me/phone/index.ts": $api_me_phone_index,
@@ -88,9 +97,11 @@ const manifest = {
     "./routes/handles/bloom.ts": $handles_bloom,
     "./routes/index.tsx": $index,
     "./routes/me/index.tsx": $me_index,
+    "./routes/offline.tsx": $offline,
     "./routes/ops/calls.csv.ts": $ops_calls_csv,
     "./routes/ops/index.tsx": $ops_index,
     "./routes/security.tsx": $security,
+    "./routes/sw.js.ts": $sw_js,
   },
   islands: {
     "./islands/Caller.tsx": $Caller,
@@ -98,6 +109,7 @@ const manifest = {
     "./islands/FindByPhone.tsx": $FindByPhone,
     "./islands/PhoneBinding.tsx": $PhoneBinding,
     "./islands/ProfileEditor.tsx": $ProfileEditor,
+    "./islands/PushDevices.tsx": $PushDevices,
     "./islands/Receiver.tsx": $Receiver,
     "./islands/SignIn.tsx": $SignIn,
     "./islands/SignOut.tsx": $SignOut,

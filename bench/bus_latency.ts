@@ -7,7 +7,17 @@
  * Messages go one at a time (the next is published after the previous is delivered), so
  * this is latency, not throughput. The kv kind uses a temporary SQLite file.
  *
- * Run: `deno run -A bench/bus_latency.ts [messages=2000]`
+ * Then **under load**: two Web Workers (this module, run as a worker), each one instance of
+ * the bus holding one side of `calls` calls (a topic per call side, like a socket's
+ * `conn:` topic), the other side on the other worker. Every round, each worker publishes one
+ * ~250 B message to the other side of every call at once (like a candidate per call), so
+ * every message crosses workers; rounds are `intervalMs` apart. Messages go as the hub sends
+ * them: `publishText` to a sole topic. Latency is publish →
+ * handler on the receiving worker (shared process clock); a message not delivered within 5 s
+ * of the last round counts as lost, and one delivered twice as a duplicate.
+ *
+ * Run: `deno run -A bench/bus_latency.ts [messages=2000] [calls=1000] [rounds=20]
+ * [intervalMs=100]`
  */
 
 import type { Bus } from "../signaling/bus.ts";
@@ -15,7 +25,11 @@ import { createBus } from "../signaling/bus_factory.ts";
 import type { WorkerEvent } from "../tests/_helpers/bus_worker.ts";
 
 const N = Number(Deno.args[0] ?? 2000);
+const CALLS = Number(Deno.args[1] ?? 1000);
+const ROUNDS = Number(Deno.args[2] ?? 20);
+const INTERVAL_MS = Number(Deno.args[3] ?? 100);
 const WARMUP = 50;
+const LOAD_WORKER = "bus-load";
 const now = () => performance.timeOrigin + performance.now();
 const ready = (bus: Bus) =>
   (bus as unknown as { ready(): Promise<void> }).ready();
@@ -66,60 +80,238 @@ function record(kind: string, path: string, ms: number[]) {
   });
 }
 
-for (const kind of ["broadcast", "kv"] as const) {
-  const dir = await Deno.makeTempDir();
-  const kvPath = `${dir}/kv.sqlite3`;
-  const kv = kind === "kv" ? await Deno.openKv(kvPath) : undefined;
-  const a = createBus(kind, { kv }), b = createBus(kind, { kv });
+/** One message at a time, on each path. */
+async function latency(): Promise<void> {
+  for (const kind of ["broadcast", "kv"] as const) {
+    const dir = await Deno.makeTempDir();
+    const kvPath = `${dir}/kv.sqlite3`;
+    const kv = kind === "kv" ? await Deno.openKv(kvPath) : undefined;
+    const a = createBus(kind, { kv }), b = createBus(kind, { kv });
 
-  record(kind, "own bus", await run(a, "own", deliveries(a, "own")));
+    record(kind, "own bus", await run(a, "own", deliveries(a, "own")));
 
-  const other = deliveries(b, "other");
-  await ready(b);
-  record(kind, "other bus, same isolate", await run(a, "other", other));
+    const other = deliveries(b, "other");
+    await ready(b);
+    record(kind, "other bus, same isolate", await run(a, "other", other));
 
-  const worker = new Worker(
-    new URL("../tests/_helpers/bus_worker.ts", import.meta.url),
-    { type: "module" },
-  );
-  let waiting: ((e: WorkerEvent) => void) | null = null;
-  worker.onmessage = (e: MessageEvent<WorkerEvent>) => waiting?.(e.data);
-  const next = (ev: WorkerEvent["ev"]) =>
-    new Promise<WorkerEvent>((resolve, reject) => {
-      waiting = (e) => {
-        if (e.ev === "error") reject(new Error(e.error));
-        else if (e.ev === ev) resolve(e);
-      };
+    const worker = new Worker(
+      new URL("../tests/_helpers/bus_worker.ts", import.meta.url),
+      { type: "module" },
+    );
+    let waiting: ((e: WorkerEvent) => void) | null = null;
+    worker.onmessage = (e: MessageEvent<WorkerEvent>) => waiting?.(e.data);
+    const next = (ev: WorkerEvent["ev"]) =>
+      new Promise<WorkerEvent>((resolve, reject) => {
+        waiting = (e) => {
+          if (e.ev === "error") reject(new Error(e.error));
+          else if (e.ev === ev) resolve(e);
+        };
+      });
+    let ev = next("ready");
+    worker.postMessage({
+      cmd: "start",
+      kind,
+      kvPath,
+      name: "w",
+      topics: ["worker"],
     });
-  let ev = next("ready");
-  worker.postMessage({
-    cmd: "start",
-    kind,
-    kvPath,
-    name: "w",
-    topics: ["worker"],
-  });
-  await ev;
-  record(
-    kind,
-    "other worker",
-    await run(a, "worker", async () => {
-      const e = await next("msg");
-      return (e as { at: number }).at;
-    }),
-  );
-  ev = next("closed");
-  worker.postMessage({ cmd: "close" });
-  await ev;
-  worker.terminate();
+    await ev;
+    record(
+      kind,
+      "other worker",
+      await run(a, "worker", async () => {
+        const e = await next("msg");
+        return (e as { at: number }).at;
+      }),
+    );
+    ev = next("closed");
+    worker.postMessage({ cmd: "close" });
+    await ev;
+    worker.terminate();
 
-  await a.close();
-  await b.close();
-  kv?.close();
-  await Deno.remove(dir, { recursive: true });
+    await a.close();
+    await b.close();
+    kv?.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+
+  console.log(
+    `bus publish→deliver latency, ${N} messages each (${Deno.build.os}, Deno ${Deno.version.deno})`,
+  );
+  console.table(rows);
 }
 
-console.log(
-  `bus publish→deliver latency, ${N} messages each (${Deno.build.os}, Deno ${Deno.version.deno})`,
-);
-console.table(rows);
+// ---- under load: two workers, `CALLS` calls across them -----------------------
+
+type LoadCommand =
+  | {
+    cmd: "start";
+    kind: "broadcast" | "kv";
+    kvPath: string;
+    /** This worker's call sides (topics) and the other worker's. */
+    mine: string[];
+    theirs: string[];
+  }
+  | { cmd: "round"; r: number }
+  | { cmd: "report" }
+  | { cmd: "close" };
+
+type LoadEvent =
+  | { ev: "ready" }
+  | { ev: "report"; lat: number[]; got: number; dup: number; errors: number }
+  | { ev: "closed" }
+  | { ev: "error"; error: string };
+
+/** The worker side: one bus, `mine` subscribed, one message to each of `theirs` a round. */
+function loadWorker(): void {
+  const post = (e: LoadEvent) => self.postMessage(e);
+  let bus: Bus | undefined, kv: Deno.Kv | undefined;
+  let theirs: string[] = [];
+  const lat: number[] = [];
+  const seen = new Set<string>();
+  let got = 0, dup = 0, errors = 0;
+  const pad = "x".repeat(200);
+  self.onmessage = async (e: MessageEvent<LoadCommand>) => {
+    const c = e.data;
+    try {
+      if (c.cmd === "start") {
+        kv = c.kind === "kv" ? await Deno.openKv(c.kvPath) : undefined;
+        bus = createBus(c.kind, { kv });
+        theirs = c.theirs;
+        c.mine.forEach((topic, i) =>
+          bus!.subscribe(topic, (m) => {
+            const at = now();
+            const id = `${i}:${m.r}`;
+            if (seen.has(id)) return void dup++;
+            seen.add(id);
+            got++;
+            lat.push(at - (m.t0 as number));
+          })
+        );
+        await ready(bus);
+        post({ ev: "ready" });
+      } else if (c.cmd === "round") {
+        // As the hub relays: the JSON made once, to a socket's own (sole) topic.
+        for (const topic of theirs) {
+          bus!.publishText(
+            topic,
+            JSON.stringify({ r: c.r, t0: now(), pad }),
+            { sole: true },
+          ).catch(() => errors++);
+        }
+      } else if (c.cmd === "report") {
+        post({ ev: "report", lat, got, dup, errors });
+      } else if (c.cmd === "close") {
+        await bus?.close();
+        kv?.close();
+        post({ ev: "closed" });
+      }
+    } catch (err) {
+      post({ ev: "error", error: String(err) });
+    }
+  };
+}
+
+class LoadPeer {
+  readonly worker = new Worker(import.meta.url, {
+    type: "module",
+    name: LOAD_WORKER,
+  });
+  #waiting: ((e: LoadEvent) => void) | null = null;
+  constructor() {
+    this.worker.onmessage = (e: MessageEvent<LoadEvent>) =>
+      this.#waiting?.(e.data);
+  }
+  ask<E extends LoadEvent["ev"]>(
+    cmd: LoadCommand,
+    ev: E,
+  ): Promise<Extract<LoadEvent, { ev: E }>> {
+    const p = new Promise<Extract<LoadEvent, { ev: E }>>((resolve, reject) => {
+      this.#waiting = (e) => {
+        if (e.ev === "error") reject(new Error(e.error));
+        else if (e.ev === ev) resolve(e as Extract<LoadEvent, { ev: E }>);
+      };
+    });
+    this.worker.postMessage(cmd);
+    return p;
+  }
+}
+
+async function load(): Promise<void> {
+  const loadRows: Record<string, string | number>[] = [];
+  for (const kind of ["broadcast", "kv"] as const) {
+    const dir = await Deno.makeTempDir();
+    const kvPath = `${dir}/kv.sqlite3`;
+    // Create the file first: two workers creating one SQLite file at the
+    // same moment can be told "database is locked".
+    (await Deno.openKv(kvPath)).close();
+    const run = crypto.randomUUID().slice(0, 8);
+    const sides = [0, 1].map((w) =>
+      Array.from({ length: CALLS }, (_, i) => `conn:${run}:${i}:${w}`)
+    );
+    const peers = [new LoadPeer(), new LoadPeer()];
+    try {
+      await Promise.all(peers.map((p, w) =>
+        p.ask({
+          cmd: "start",
+          kind,
+          kvPath,
+          mine: sides[w],
+          theirs: sides[1 - w],
+        }, "ready")
+      ));
+      const t0 = performance.now();
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const p of peers) p.worker.postMessage({ cmd: "round", r });
+        await new Promise((ok) => setTimeout(ok, INTERVAL_MS));
+      }
+      const expected = ROUNDS * CALLS;
+      const deadline = performance.now() + 5000;
+      let reports;
+      do {
+        reports = await Promise.all(
+          peers.map((p) => p.ask({ cmd: "report" }, "report")),
+        );
+        if (reports.every((x) => x.got >= expected)) break;
+        await new Promise((ok) => setTimeout(ok, 50));
+      } while (performance.now() < deadline);
+      const seconds = (performance.now() - t0) / 1000;
+      const lat = reports.flatMap((x) => x.lat);
+      const { p50 = NaN, p99 = NaN, max = NaN } = lat.length ? stats(lat) : {};
+      loadRows.push({
+        kind,
+        calls: CALLS,
+        "msgs/round": 2 * CALLS,
+        rounds: ROUNDS,
+        "interval ms": INTERVAL_MS,
+        "msg/s offered": Math.round((2 * CALLS * 1000) / INTERVAL_MS),
+        delivered: lat.length,
+        lost: 2 * expected - reports.reduce((n, x) => n + x.got, 0),
+        duplicates: reports.reduce((n, x) => n + x.dup, 0),
+        "publish errors": reports.reduce((n, x) => n + x.errors, 0),
+        "p50 ms": +p50.toFixed(2),
+        "p99 ms": +p99.toFixed(2),
+        "max ms": +max.toFixed(2),
+        "s total": +seconds.toFixed(1),
+      });
+    } finally {
+      for (const p of peers) {
+        await p.ask({ cmd: "close" }, "closed").catch(() => {});
+        p.worker.terminate();
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+  console.log(
+    `bus under load: ${CALLS} calls across two workers, each side publishing one ~250 B message per call per round (${Deno.build.os}, Deno ${Deno.version.deno})`,
+  );
+  console.table(loadRows);
+}
+
+const inWorker = typeof (globalThis as { WorkerGlobalScope?: unknown })
+  .WorkerGlobalScope !== "undefined";
+if (inWorker && self.name === LOAD_WORKER) loadWorker();
+else if (import.meta.main) {
+  if (!Deno.env.get("BUS_LOAD_ONLY")) await latency();
+  await load();
+}

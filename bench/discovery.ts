@@ -1,51 +1,59 @@
 /**
- * Contact-discovery throughput: 500 findable owners in a real KV file, then
- * POST /api/discover with 500 numbers (half of them bound) through the real
- * handler, 20 times. Run: deno run -A bench/discovery.ts
+ * Contact-discovery throughput through the real handler and a real KV file:
+ * POST /api/me/discover/evaluate with 100 blinded elements (the most a
+ * request takes), 20 times, then GET /api/discover/directory with 500
+ * findable owners, cold and revalidated. The numbers are blinded before the
+ * clock starts, as a browser would have done. CPU-only figures and the
+ * browser's side: bench/discovery_oprf.ts.
+ * Run: deno run -A bench/discovery.ts
  */
 import { bindPhone, setDiscoverable } from "../lib/store/phones.ts";
-import { claimHandle } from "../lib/store/profiles.ts";
-import { testApp } from "../tests/_helpers/app.ts";
-import { newWallet } from "../tests/_helpers/wallet.ts";
+import { owner, testApp } from "../tests/_helpers/app.ts";
+import { blinded } from "../tests/_helpers/discovery.ts";
 
 await using app = await testApp();
-const numbers: string[] = [];
 for (let i = 0; i < 500; i++) {
-  const e164 = `+4479110${String(i).padStart(5, "0")}`;
-  numbers.push(e164);
-  if (i % 2) continue;
   const handle = `disc_${i}`;
-  await claimHandle(app.kv, handle, newWallet().address);
-  const r = await bindPhone(app.kv, app.config, handle, e164);
+  const r = await bindPhone(
+    app.kv,
+    app.config,
+    handle,
+    `+4479110${String(i).padStart(5, "0")}`,
+  );
   if (!r.ok) throw new Error("bind failed");
-  await setDiscoverable(app.kv, handle, true);
+  await setDiscoverable(app.kv, app.config, handle, true);
 }
-const c = app.client();
-await c.signIn(newWallet());
-// Discovery needs a handle; the test env's limits are generous enough for 20 x 500.
-await c.json("/api/handles", {
-  method: "POST",
-  body: { handle: "bench_asker" },
-});
+// Evaluation needs a handle; the test env's limits are generous enough.
+const c = await owner(app, "bench_asker");
+const batch = blinded(100);
 const times: number[] = [];
-let matches = 0;
-for (let i = 0; i < 20; i++) {
+for (let i = 0; i < 21; i++) {
   const t = performance.now();
-  const res = await c.json<{ matches: unknown[] }>("/api/discover", {
+  const res = await c.json("/api/me/discover/evaluate", {
     method: "POST",
-    body: { phones: numbers },
+    body: { keyId: app.config.discoveryKeys[0].kid, blinded: batch },
   });
-  times.push(performance.now() - t);
+  if (i > 0) times.push(performance.now() - t); // the first warms up
   if (res.status !== 200) throw new Error(`status ${res.status}`);
-  matches = res.body.matches.length;
 }
 times.sort((a, b) => a - b);
 const p50 = times[10];
+const t0 = performance.now();
+const dir = await c.request("/api/discover/directory");
+const bytes = (await dir.arrayBuffer()).byteLength;
+const coldMs = performance.now() - t0;
+const t1 = performance.now();
+const again = await c.request("/api/discover/directory", {
+  headers: { "if-none-match": dir.headers.get("etag")! },
+});
+const revalidateMs = performance.now() - t1;
+if (again.status !== 304) throw new Error(`status ${again.status}`);
 console.log(
-  `discovery: 500 numbers per request, ${matches} matches; p50 ${
+  `discovery: evaluate 100 blinded elements per request: p50 ${
     p50.toFixed(1)
-  } ms, ` +
-    `max ${times.at(-1)!.toFixed(1)} ms; ${
-      (500 / (p50 / 1000)).toFixed(0)
-    } numbers/s`,
+  } ms, max ${times.at(-1)!.toFixed(1)} ms; ${
+    (100 / (p50 / 1000)).toFixed(0)
+  } elements/s; directory of 500: ${bytes} B in ${
+    coldMs.toFixed(1)
+  } ms, 304 in ${revalidateMs.toFixed(1)} ms`,
 );

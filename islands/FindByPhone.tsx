@@ -1,39 +1,47 @@
 import { useState } from "preact/hooks";
-import { callApi } from "../lib/client/api.ts";
 import { useHydrated } from "../lib/client/hydrated.ts";
+import type { FindResult } from "../lib/client/discovery.ts";
 
-/** Which of my contacts' numbers have a Reach handle (owners who opted in). */
+const STAGES: Record<string, string> = {
+  key: "Fetching the key…",
+  evaluating: "Blinding and checking…",
+  directory: "Downloading the directory…",
+  matching: "Matching on this device…",
+};
+
+/**
+ * Which of my contacts' numbers have a Reach handle (owners who opted in).
+ * A view over lib/client/discovery.ts, which loads only on the first search:
+ * the numbers are blinded here and matched here; Reach never sees them.
+ */
 export default function FindByPhone() {
   const hydrated = useHydrated();
   const [text, setText] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [matches, setMatches] = useState<
-    { phone: string; handle: string }[] | null
-  >(null);
+  const [busy, setBusy] = useState("");
+  const [result, setResult] = useState<FindResult | null>(null);
   const [error, setError] = useState("");
 
   async function find(e: Event) {
     e.preventDefault();
     const phones = text.split(/[\n,;]+/).map((s) => s.trim()).filter(Boolean);
-    if (!phones.length) {
-      setError("Enter at least one number.");
-      return;
+    if (!phones.length) return setError("Enter at least one number.");
+    if (phones.length > 1000) {
+      return setError("At most 1000 numbers at a time.");
     }
-    if (phones.length > 500) {
-      setError("At most 500 numbers at a time.");
-      return;
-    }
-    setBusy(true);
+    setBusy(STAGES.key);
     setError("");
-    const res = await callApi<{ matches: { phone: string; handle: string }[] }>(
-      "/api/discover",
-      { body: { phones } },
-    );
-    setBusy(false);
-    if (res.ok) setMatches(res.data.matches);
-    else setError(res.message);
+    try {
+      const { findByPhone } = await import("../lib/client/discovery.ts");
+      setResult(
+        await findByPhone(phones, { onProgress: (s) => setBusy(STAGES[s]) }),
+      );
+    } catch (err) {
+      setError((err as Error).message || "The search failed; try again.");
+    }
+    setBusy("");
   }
 
+  const r = result;
   return (
     <form class="find" onSubmit={find}>
       <label for="find-phones">Numbers, one per line (with country code)</label>
@@ -44,27 +52,32 @@ export default function FindByPhone() {
         disabled={!hydrated}
         onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
       />
-      <button type="submit" class="button" disabled={!hydrated || busy}>
+      <button type="submit" class="button" disabled={!hydrated || !!busy}>
         {busy ? "Looking…" : "Find on Reach"}
       </button>
       <p class="hint">
-        Reach sees these numbers while it answers; it does not store or log
-        them.
+        Your browser blinds these numbers before anything is sent and matches
+        them itself: Reach never sees them.
       </p>
+      {busy && <p class="status">{busy}</p>}
       {error && <p class="error" role="alert">{error}</p>}
-      {matches && (
+      {r && (
         <div class="matches" role="status" aria-live="polite">
-          {matches.length === 0
+          {r.matches.length === 0
             ? <p>None of these numbers has a findable Reach handle.</p>
             : (
               <ul>
-                {matches.map((m) => (
+                {r.matches.map((m) => (
                   <li key={m.phone}>
                     {m.phone}: <a href={`/@${m.handle}`}>@{m.handle}</a>
                   </li>
                 ))}
               </ul>
             )}
+          {r.invalid.length > 0 && (
+            <p class="hint">Not valid mobile numbers: {r.invalid.join(", ")}</p>
+          )}
+          {r.problem && <p class="error">{r.problem}</p>}
         </div>
       )}
     </form>

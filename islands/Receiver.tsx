@@ -4,8 +4,10 @@ import { LiveCall } from "../components/LiveCall.tsx";
 import { notifyRing, RingPanel, useRinging } from "../components/Ringing.tsx";
 import { browserDeps } from "../lib/client/call/base.ts";
 import {
+  answerLink,
   deviceHello,
   type IncomingCall,
+  NOT_RINGING,
   watchRings,
 } from "../lib/client/call/incoming.ts";
 import {
@@ -22,9 +24,17 @@ import { useHydrated } from "../lib/client/hydrated.ts";
 import { ensureInboxKey } from "../lib/client/inbox_key.ts";
 import { SignalSocket, type SocketState } from "../lib/client/signal.ts";
 
-/** The /me page's switch to receive calls here: a view of IncomingCalls. */
+/**
+ * The /me page's switch to receive calls here: a view of IncomingCalls.
+ * `answer`: the call a push notification's Answer opened the page for
+ * (/me?answer=<callId>); the page receives, and answers it when it rings.
+ */
 export default function Receiver(
-  { handle, wallet }: { handle: string; wallet: string },
+  { handle, wallet, answer }: {
+    handle: string;
+    wallet: string;
+    answer?: string | null;
+  },
 ) {
   const hydrated = useHydrated();
   const [receiving, setReceiving] = useState(false);
@@ -35,11 +45,12 @@ export default function Receiver(
   const [note, setNote] = useState("");
   const [, render] = useState(0);
   const identity = useRef<DeviceIdentity | null>(null);
+  const linked = useRef(answer ?? null);
   const rings = calls.filter((c) => c.state.kind === "ringing");
   const active = calls.find((c) => c.live && c.state.kind !== "ringing");
 
   useEffect(() => {
-    setReceiving(readPref(RECEIVE));
+    setReceiving(readPref(RECEIVE) || !!linked.current);
     setRingWhenBusy(readPref(RING_WHEN_BUSY));
   }, []);
 
@@ -52,7 +63,7 @@ export default function Receiver(
     }
     // This browser can also open voicemail sealed to its own inbox key.
     // Verified calls: this device's key, certified by the owner's wallet.
-    loadDeviceIdentity(handle, wallet, true).then((id) => {
+    const ready = loadDeviceIdentity(handle, wallet, true).then((id) => {
       identity.current = id;
       if (!id) {
         setNote(
@@ -79,10 +90,21 @@ export default function Receiver(
       })
     );
     const mine: IncomingCall[] = [];
+    // Answered from a notification: once, then the address forgets it.
+    const link = linked.current
+      ? answerLink(s, linked.current, deps.clock, () => ready, () => {
+        linked.current = null;
+        history.replaceState(null, "", "/me");
+        setNote(NOT_RINGING);
+      })
+      : null;
     const stop = watchRings(s, deps, (call) => {
       mine.push(call);
       setNote("");
-      notifyRing(call, handle);
+      if (link?.take(call)) {
+        linked.current = null;
+        history.replaceState(null, "", "/me");
+      } else notifyRing(call, handle);
       call.listen((st) => {
         if (st.kind === "ended") {
           setCalls((l) => l.filter((x) => x !== call));
@@ -93,6 +115,7 @@ export default function Receiver(
       setCalls((l) => [...l, call]);
     });
     return () => {
+      link?.stop();
       stop();
       s.close();
       // Rings on this socket can no longer be answered.

@@ -8,8 +8,19 @@
  * `.reach/dev-secrets.json` that `dev.ts` writes once, else they are generated
  * for this process only; either way a warning says so.
  */
+import { hmac as hmacSha256 } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { z } from "zod";
 import { type Limits, readLimits } from "./limits.ts";
+import { DEFAULT_PUSH_HOSTS, parsePushHosts } from "./push/validate.ts";
+import {
+  generateVapidKeys,
+  type VapidKeys,
+  vapidKeysMatch,
+  vapidPrivateKeyProblem,
+  vapidPublicKeyProblem,
+  vapidSubjectProblem,
+} from "./push/vapid.ts";
 
 export type ReachEnv = "development" | "production" | "test";
 
@@ -53,6 +64,11 @@ export interface Config {
   operatorKeys: string[];
   /** Peppers for phone-number lookup hashes (HMAC-SHA-256), newest first. */
   phonePeppers: { kid: string; key: Uint8Array }[];
+  /**
+   * Contact discovery's OPRF keys (lib/phone/DISCOVERY.md): 32-byte seeds,
+   * newest first; the newest evaluates and makes directory entries.
+   */
+  discoveryKeys: { kid: string; key: Uint8Array }[];
   /** Every abuse limit (lib/limits.ts), by name. */
   limits: Limits;
   /**
@@ -60,6 +76,8 @@ export interface Config {
    * (lowercase), or null: then the client address is the connection's.
    */
   proxyHeader: string | null;
+  /** Web Push ("Ring anywhere"): VAPID keys and the push-service allowlist. */
+  push: PushConfig;
   /** Who delivers phone verification codes; "none" refuses phone binding. */
   sms:
     | { provider: "none" }
@@ -72,6 +90,29 @@ export interface Config {
       apiBase: string;
     };
 }
+
+export type PushConfig =
+  | {
+    enabled: true;
+    vapid: VapidKeys;
+    /** Where the VAPID keys came from. */
+    vapidSource: "env" | "dev-file" | "generated";
+    /** Allowed push-service hosts: names, or `*.suffix` patterns. */
+    hosts: string[];
+    /** How long one push request may take before it is given up. */
+    timeoutMs: number;
+    /** Subscriptions one owner may hold. */
+    maxPerOwner: number;
+  }
+  | {
+    enabled: false;
+    /** `off`: REACH_PUSH=off; `no_keys`: production without VAPID keys. */
+    reason: "off" | "no_keys";
+  };
+
+/** Per push request: a hanging push service never holds anything longer. */
+export const PUSH_TIMEOUT_MS = 10_000;
+export const MAX_PUSH_SUBSCRIPTIONS = 10;
 
 export type IceConfig =
   | { provider: "stun"; stunUrls: string[]; ttlSeconds: number }
@@ -139,6 +180,7 @@ const schema = z.object({
   REACH_SWEEP_SECONDS: z.coerce.number().min(0.05).max(300).default(5),
   REACH_BUS: z.enum(["broadcast", "kv"]).default("broadcast"),
   REACH_PHONE_PEPPERS: keyring.optional(),
+  REACH_DISCOVERY_KEYS: keyring.optional(),
   REACH_VOICEMAIL_MAX_BYTES: z.coerce.number().int().min(16 * 1024).max(
     8 * 1024 * 1024,
   ).default(1024 * 1024),
@@ -159,6 +201,23 @@ const schema = z.object({
   ).optional(),
   REACH_HMAC_KEY: base64Key.optional(),
   REACH_DATA_KEYS: keyring.optional(),
+  REACH_PUSH: z.enum(["on", "off"]).optional(),
+  REACH_VAPID_PUBLIC_KEY: z.string().trim().superRefine((s, ctx) => {
+    const problem = vapidPublicKeyProblem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }).optional(),
+  REACH_VAPID_PRIVATE_KEY: z.string().trim().superRefine((s, ctx) => {
+    const problem = vapidPrivateKeyProblem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }).optional(),
+  REACH_VAPID_SUBJECT: z.string().trim().superRefine((s, ctx) => {
+    const problem = vapidSubjectProblem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }).optional(),
+  REACH_PUSH_HOSTS: z.string().refine((s) => parsePushHosts(s) !== null, {
+    message:
+      "must be a comma-separated list of host names or *.suffix patterns (no IP addresses, ports or paths)",
+  }).optional(),
 });
 
 /** The secrets production requires, with what each is for. */
@@ -200,11 +259,20 @@ export function parseKeyring(
 export interface DevSecrets {
   REACH_HMAC_KEY: string;
   REACH_DATA_KEYS: string;
+  /** Absent from dev files written before push existed (dev.ts adds them). */
+  REACH_VAPID_PUBLIC_KEY?: string;
+  REACH_VAPID_PRIVATE_KEY?: string;
 }
 
-export function generateDevSecrets(): DevSecrets {
+export function generateDevSecrets(): Required<DevSecrets> {
   const rnd = () => crypto.getRandomValues(new Uint8Array(32)).toBase64();
-  return { REACH_HMAC_KEY: rnd(), REACH_DATA_KEYS: `dev1:${rnd()}` };
+  const vapid = generateVapidKeys();
+  return {
+    REACH_HMAC_KEY: rnd(),
+    REACH_DATA_KEYS: `dev1:${rnd()}`,
+    REACH_VAPID_PUBLIC_KEY: vapid.publicKey,
+    REACH_VAPID_PRIVATE_KEY: vapid.privateKey,
+  };
 }
 
 /**
@@ -253,7 +321,13 @@ export function loadConfig(
     }
   }
   const ice = iceConfig(e, production, problems);
+  const push = pushConfig(e, production, devSecrets, problems);
   const sms = smsConfig(e, production, problems);
+  if (production && sms.provider !== "none" && !e.REACH_DISCOVERY_KEYS) {
+    problems.push(
+      "REACH_DISCOVERY_KEYS is required in production when phone binding is on (REACH_SMS_PROVIDER): kid:base64 list of 32-byte contact-discovery key seeds, newest first",
+    );
+  }
   const limits = readLimits(clean, problems);
   if (problems.length) throw new ConfigError(problems);
   const origin = new URL(e.REACH_ORIGIN ?? `http://localhost:${e.PORT}`);
@@ -297,10 +371,104 @@ export function loadConfig(
     phonePeppers: e.REACH_PHONE_PEPPERS
       ? parseKeyring(e.REACH_PHONE_PEPPERS)!
       : [{ kid: "h1", key: Uint8Array.fromBase64(hmac!) }],
+    discoveryKeys: e.REACH_DISCOVERY_KEYS
+      ? parseKeyring(e.REACH_DISCOVERY_KEYS)!
+      : [{ kid: "h1", key: discoverySeedFrom(Uint8Array.fromBase64(hmac!)) }],
     sms,
+    push,
     limits,
     proxyHeader: e.REACH_PROXY_HEADER ?? null,
   };
+}
+
+/**
+ * Push is on unless `REACH_PUSH=off`. Its VAPID keys come from the
+ * environment; in development from the dev file, else generated for this
+ * process. In production without keys, push is off, unless `REACH_PUSH=on`
+ * asks for it: then missing keys stop start-up. One key of the pair without
+ * the other, a malformed key, or a pair that does not match always does.
+ */
+function pushConfig(
+  e: z.infer<typeof schema>,
+  production: boolean,
+  devSecrets: Partial<DevSecrets> | null | undefined,
+  problems: string[],
+): PushConfig {
+  if (e.REACH_PUSH === "off") return { enabled: false, reason: "off" };
+  let publicKey = e.REACH_VAPID_PUBLIC_KEY;
+  let privateKey = e.REACH_VAPID_PRIVATE_KEY;
+  let vapidSource: "env" | "dev-file" | "generated" = "env";
+  if (!publicKey !== !privateKey) {
+    problems.push(
+      "REACH_VAPID_PUBLIC_KEY and REACH_VAPID_PRIVATE_KEY are a pair: set both (deno task vapid-keys makes one)",
+    );
+    return { enabled: false, reason: "no_keys" };
+  }
+  if (!publicKey || !privateKey) {
+    if (production) {
+      if (e.REACH_PUSH === "on") {
+        problems.push(
+          "REACH_VAPID_PUBLIC_KEY and REACH_VAPID_PRIVATE_KEY are required when REACH_PUSH=on (deno task vapid-keys makes a pair)",
+        );
+      }
+      return { enabled: false, reason: "no_keys" };
+    }
+    const fromFile = devSecrets?.REACH_VAPID_PUBLIC_KEY &&
+      devSecrets?.REACH_VAPID_PRIVATE_KEY;
+    if (fromFile) {
+      publicKey = devSecrets.REACH_VAPID_PUBLIC_KEY!;
+      privateKey = devSecrets.REACH_VAPID_PRIVATE_KEY!;
+      vapidSource = "dev-file";
+      if (
+        vapidPublicKeyProblem(publicKey) || vapidPrivateKeyProblem(privateKey)
+      ) {
+        problems.push(
+          `${DEV_SECRETS_FILE} holds malformed VAPID keys; delete it to regenerate`,
+        );
+        return { enabled: false, reason: "no_keys" };
+      }
+    } else {
+      ({ publicKey, privateKey } = generateVapidKeys());
+      vapidSource = "generated";
+    }
+  }
+  if (!vapidKeysMatch(publicKey, privateKey)) {
+    problems.push(
+      "REACH_VAPID_PRIVATE_KEY is not the private key of REACH_VAPID_PUBLIC_KEY",
+    );
+    return { enabled: false, reason: "no_keys" };
+  }
+  // A push service may write to the subject about this server's pushes.
+  const origin = e.REACH_ORIGIN ? new URL(e.REACH_ORIGIN) : null;
+  const subject = e.REACH_VAPID_SUBJECT ??
+    (origin?.protocol === "https:" ? origin.origin : "mailto:reach@localhost");
+  return {
+    enabled: true,
+    vapid: {
+      publicKey: publicKey.trim(),
+      privateKey: privateKey.trim(),
+      subject,
+    },
+    vapidSource,
+    hosts: e.REACH_PUSH_HOSTS
+      ? parsePushHosts(e.REACH_PUSH_HOSTS)!
+      : [...DEFAULT_PUSH_HOSTS],
+    timeoutMs: PUSH_TIMEOUT_MS,
+    maxPerOwner: MAX_PUSH_SUBSCRIPTIONS,
+  };
+}
+
+/**
+ * The discovery key seed when REACH_DISCOVERY_KEYS is unset (development,
+ * or production without phone binding): HMAC-SHA-256 of a label under the
+ * HMAC key, so it is stable across restarts and unlike any other secret.
+ */
+function discoverySeedFrom(hmacKey: Uint8Array): Uint8Array {
+  return hmacSha256(
+    sha256,
+    hmacKey,
+    new TextEncoder().encode("reach discovery key seed"),
+  );
 }
 
 function smsConfig(

@@ -78,6 +78,30 @@ export const FAILURES = {
   },
 
   // Voicemail (lib/voicemail/service.ts).
+  // Web Push (lib/push/service.ts).
+  push_disabled: {
+    status: 404,
+    message: "Web Push is switched off on this Reach server.",
+  },
+  push_endpoint_not_allowed: {
+    status: 400,
+    message: "Reach sends pushes only to known push services over https.",
+  },
+  push_key_invalid: {
+    status: 400,
+    message:
+      "The subscription's keys.p256dh must be a 65-byte uncompressed P-256 public key, base64url.",
+  },
+  push_auth_invalid: {
+    status: 400,
+    message:
+      "The subscription's keys.auth must be a 16-byte secret, base64url.",
+  },
+  too_many_push_devices: {
+    status: 409,
+    message:
+      "Too many browsers already ring for this handle. Remove an old one first.",
+  },
   no_such_call: { status: 404, message: "There is no such call." },
   not_your_call: {
     status: 403,
@@ -159,6 +183,20 @@ export const FAILURES = {
     message: "This number cannot be bound to your handle.",
   },
   no_phone: { status: 404, message: "No number is bound to your handle." },
+  discovery_moved: {
+    status: 410,
+    message:
+      "Contact discovery no longer takes numbers: your browser now blinds them and matches them itself (GET /api/discover/key, POST /api/me/discover/evaluate, GET /api/discover/directory). Reload the page.",
+  },
+  key_rotated: {
+    status: 409,
+    message:
+      "The contact-discovery key has changed: fetch the current key and blind the numbers again.",
+  },
+  invalid_point: {
+    status: 400,
+    message: "A blinded element is not a valid ristretto255 element.",
+  },
 
   // Calls (lib/turn.ts).
   turn_unavailable: {

@@ -99,21 +99,23 @@ export const LIMITS = {
   },
   discoveryPerAddress: {
     env: "REACH_LIMIT_DISCOVERY_PER_ADDRESS",
-    default: 1000,
-    windowMs: HOUR,
-    what: "phone numbers looked up per hour from one address",
+    default: 5000,
+    windowMs: DAY,
+    what:
+      "phone numbers evaluated for contact discovery (blinded OPRF elements) per day from one address",
   },
   discoveryPerHandle: {
     env: "REACH_LIMIT_DISCOVERY_PER_HANDLE",
-    default: 1000,
-    windowMs: HOUR,
-    what: "phone numbers looked up per hour by one handle",
+    default: 2000,
+    windowMs: DAY,
+    what: "phone numbers evaluated for contact discovery per day by one handle",
   },
   discoveryGlobal: {
     env: "REACH_LIMIT_DISCOVERY_GLOBAL",
-    default: 100_000,
-    windowMs: HOUR,
-    what: "phone numbers looked up per hour by everyone together",
+    default: 200_000,
+    windowMs: DAY,
+    what:
+      "phone numbers evaluated for contact discovery per day by everyone together",
   },
   otpPerHandleNumber: {
     env: "REACH_LIMIT_OTP_PER_HANDLE_NUMBER",

@@ -17,6 +17,8 @@ export function pagePolicy(csp: Csp): void {
   d.connectSrc = ["'self'"];
   d.mediaSrc = ["'self'", "blob:"];
   d.manifestSrc = ["'self'"];
+  // Only /sw.js (Ring anywhere) is registered; no other workers.
+  d.workerSrc = ["'self'"];
   d.baseUri = ["'none'"];
   d.formAction = ["'self'"];
   d.frameAncestors = ["'none'"];

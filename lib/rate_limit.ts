@@ -1,7 +1,8 @@
 /**
- * A per-key token bucket, kept in memory for this isolate only: the
- * signaling hub's per-socket flood limit (abuse limits shared across
- * isolates live in KV: lib/store/rate.ts).
+ * Token buckets kept in memory for this isolate only (abuse limits shared
+ * across isolates live in KV: lib/store/rate.ts): `TokenBucket`, one bucket
+ * (the signaling hub keeps one on each socket for its flood limit), and
+ * `TokenBucketLimiter`, one bucket per key.
  *
  * Each key (for example a client's address) has a bucket of `capacity`
  * tokens that refills at `refillPerSecond`; a request takes one token or is
@@ -24,18 +25,59 @@ export type TakeResult =
   | { ok: true }
   | { ok: false; retryAfterSeconds: number };
 
-interface Bucket {
+/**
+ * One token bucket: `capacity` tokens, refilled at `refillPerSecond` up to
+ * `capacity`; a take spends one token or is refused. For a limit with one
+ * bucket per object (a socket's flood limit, kept on the socket itself): no
+ * map lookup and nothing allocated per take.
+ */
+export class TokenBucket {
+  /** Tokens left as of `at`. */
   tokens: number;
   /** When `tokens` was last brought up to date, in ms since the epoch. */
   at: number;
+
+  constructor(
+    readonly capacity: number,
+    readonly refillPerSecond: number,
+    now: number = Date.now(),
+  ) {
+    if (!(capacity >= 1)) throw new RangeError("capacity must be >= 1");
+    if (!(refillPerSecond > 0)) {
+      throw new RangeError("refillPerSecond must be > 0");
+    }
+    this.tokens = capacity;
+    this.at = now;
+  }
+
+  /** Brings the bucket up to `now` (a clock that went back refills nothing). */
+  refill(now: number): void {
+    const elapsed = now - this.at;
+    if (elapsed <= 0) return;
+    this.tokens = Math.min(
+      this.capacity,
+      this.tokens + (elapsed / 1000) * this.refillPerSecond,
+    );
+    this.at = now;
+  }
+
+  /** Takes `cost` tokens (default one) at `now`; false when there are not enough. */
+  take(now: number = Date.now(), cost = 1): boolean {
+    this.refill(now);
+    if (this.tokens < cost) return false;
+    this.tokens -= cost;
+    return true;
+  }
 }
+
+const OK: TakeResult = Object.freeze({ ok: true });
 
 export class TokenBucketLimiter {
   readonly capacity: number;
   readonly refillPerSecond: number;
   readonly maxKeys: number;
   /** Insertion order is recency order: the first entry is the oldest. */
-  #buckets = new Map<string, Bucket>();
+  #buckets = new Map<string, TokenBucket>();
 
   constructor(opts: TokenBucketOptions) {
     if (!(opts.capacity >= 1)) throw new RangeError("capacity must be >= 1");
@@ -50,38 +92,29 @@ export class TokenBucketLimiter {
 
   /** Takes `cost` tokens (default one) for `key` at time `now` (ms since the epoch). */
   take(key: string, now: number = Date.now(), cost = 1): TakeResult {
-    const prev = this.#buckets.get(key);
-    let tokens = this.capacity;
-    if (prev) {
-      const elapsed = Math.max(0, now - prev.at) / 1000;
-      tokens = Math.min(
-        this.capacity,
-        prev.tokens + elapsed * this.refillPerSecond,
-      );
+    let bucket = this.#buckets.get(key);
+    if (bucket) {
       // Re-inserting moves the key to the young end of the map.
       this.#buckets.delete(key);
-    }
-    let result: TakeResult;
-    if (tokens >= cost) {
-      tokens -= cost;
-      result = { ok: true };
     } else {
-      result = {
-        ok: false,
-        retryAfterSeconds: Math.max(
-          1,
-          Math.ceil(
-            (Math.min(cost, this.capacity) - tokens) / this.refillPerSecond,
-          ),
-        ),
-      };
+      bucket = new TokenBucket(this.capacity, this.refillPerSecond, now);
     }
-    this.#buckets.set(key, { tokens, at: now });
+    this.#buckets.set(key, bucket);
     while (this.#buckets.size > this.maxKeys) {
       const oldest = this.#buckets.keys().next().value as string;
       this.#buckets.delete(oldest);
     }
-    return result;
+    if (bucket.take(now, cost)) return OK;
+    return {
+      ok: false,
+      retryAfterSeconds: Math.max(
+        1,
+        Math.ceil(
+          (Math.min(cost, this.capacity) - bucket.tokens) /
+            this.refillPerSecond,
+        ),
+      ),
+    };
   }
 
   /** How many keys are remembered now. */

@@ -5,9 +5,13 @@ import { jsonError } from "./http.ts";
 /** For responses that are not pages (JSON, files): nothing may run or frame them. */
 export const NON_PAGE_CSP = "default-src 'none'; frame-ancestors 'none'";
 
-/** For HTML that did not set its own policy: styles and images, never scripts. */
+/**
+ * For HTML that did not set its own policy: styles, images and the web app
+ * manifest, never scripts.
+ */
 export const SCRIPTLESS_PAGE_CSP =
   "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+  "manifest-src 'self'; " +
   "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 export function applySecurityHeaders(

@@ -3,15 +3,21 @@ import { Head } from "$fresh/runtime.ts";
 import Caller from "../islands/Caller.tsx";
 import { app } from "../lib/app.ts";
 import { textOn } from "../lib/color.ts";
-import { base58 } from "@scure/base";
 import { checkHandle } from "../lib/identity/handles.ts";
 import type { State } from "../lib/state.ts";
-import { safetyNumber } from "../lib/identity/safety_number.ts";
-import { type PublicProfile, publicProfile } from "../lib/public_profile.ts";
+import { safetyNumberOfWallet } from "../lib/identity/safety_number.ts";
+import {
+  PROFILE_CACHE_MS,
+  type PublicProfile,
+  publicProfile,
+  ringsByPush,
+} from "../lib/public_profile.ts";
 
 export const config: RouteConfig = { csp: true };
 
 type Data = PublicProfile & {
+  /** No tab online, but a call rings a browser through Web Push. */
+  ringsBrowser: boolean;
   voicemailSeconds: number;
   safetyNumber: string;
   me: { handle: string; wallet: string } | null;
@@ -30,22 +36,31 @@ export const handler: Handlers<Data, State> = {
       });
     }
     const { kv, config } = await app();
-    const profile = await publicProfile(kv, checked.handle);
+    // Others may see a profile a second or two old (presence is always
+    // read now); the owner always sees their latest edit.
+    const profile = await publicProfile(kv, checked.handle, {
+      maxAgeMs: ctx.state.handle === checked.handle ? 0 : PROFILE_CACHE_MS,
+    });
     if (!profile) return ctx.renderNotFound();
-    return ctx.render(
-      {
-        ...profile,
-        voicemailSeconds: config.voicemail.maxSeconds,
-        me: ctx.state.session && ctx.state.handle
-          ? { handle: ctx.state.handle, wallet: ctx.state.session.publicKey }
-          : null,
-        safetyNumber: await safetyNumber(
-          profile.handle,
-          base58.decode(profile.walletPubkey),
-        ),
-      },
-      { headers: { "cache-control": "no-cache" } },
-    );
+    const data: Data = {
+      ...profile,
+      ringsBrowser: !profile.online &&
+        await ringsByPush(kv, config.push.enabled, profile.handle),
+      voicemailSeconds: config.voicemail.maxSeconds,
+      me: ctx.state.session && ctx.state.handle
+        ? { handle: ctx.state.handle, wallet: ctx.state.session.publicKey }
+        : null,
+      safetyNumber: await safetyNumberOfWallet(
+        profile.handle,
+        profile.walletPubkey,
+      ),
+    };
+    return ctx.render(data, {
+      headers: { "cache-control": "no-cache" },
+      // Signed out, this page and _app read nothing but `data`: the same
+      // data (presence included, read just now) renders the same HTML.
+      memoKey: ctx.state.session ? undefined : JSON.stringify(data),
+    });
   },
 };
 
@@ -72,13 +87,19 @@ export default function HandlePage({ data: p }: PageProps<Data>) {
         <h1>{name}</h1>
         <p class="muted">@{p.handle}</p>
         {p.greeting && <p class="greeting">{p.greeting}</p>}
-        <p class={p.online ? "presence online" : "presence"}>
+        <p
+          class={p.online || p.ringsBrowser ? "presence online" : "presence"}
+        >
           <span class="dot" aria-hidden="true" />
-          {p.online ? "Online: receiving calls" : "Offline right now"}
+          {p.online
+            ? "Online: receiving calls"
+            : p.ringsBrowser
+            ? "Rings their browser"
+            : "Offline right now"}
         </p>
         <Caller
           handle={p.handle}
-          online={p.online}
+          online={p.online || p.ringsBrowser}
           voicemailSeconds={p.voicemailSeconds}
           walletPubkey={p.walletPubkey}
           me={p.me}

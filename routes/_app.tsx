@@ -14,6 +14,9 @@ export default function App({ Component, state }: PageProps<unknown, State>) {
         <meta name="color-scheme" content="light dark" />
         <link rel="stylesheet" href={asset("/styles.css")} />
         <link rel="icon" href={asset("/favicon.svg")} type="image/svg+xml" />
+        <link rel="manifest" href="/manifest.webmanifest" />
+        <link rel="apple-touch-icon" href="/icons/icon-192.png" />
+        <meta name="theme-color" content="#2563eb" />
       </head>
       <body>
         <a class="skip" href="#main">Skip to content</a>

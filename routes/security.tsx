@@ -124,7 +124,30 @@ export default function Security(_props: PageProps) {
               <td>Public</td>
               <td>
                 While a browser receives calls for a handle, its page says
-                "Online". Anyone can see that.
+                "Online". Anyone can see that. If no browser is online but the
+                owner set one up to be rung through its push service, the page
+                says "Rings their browser" instead: a yes or no, never how many
+                browsers or which.
+              </td>
+            </tr>
+            <tr>
+              <th scope="row">Ring anywhere (Web Push)</th>
+              <td>Opt-in; the push service sees that, not who</td>
+              <td>
+                An owner may let a browser be rung with no Reach tab open. The
+                browser subscribes with its push service (Google's for Chrome,
+                Mozilla's for Firefox, Microsoft's for Edge, Apple's for Safari)
+                and gives us an endpoint address and two keys. When you are
+                called we send that push service one short message per browser,
+                and one more when ringing stops. Each message is encrypted to
+                your browser's own key (RFC 8291), padded to one fixed size and
+                signed with our server's key (VAPID): the push service cannot
+                read who calls, and the size tells it nothing. What the push
+                service does see: that your browser was sent a call-sized
+                message, when, how urgent, and for how long it may hold it; your
+                browser's endpoint; and our server as the sender. It may link
+                these to the browser or device it belongs to. We send only to
+                the known push services' hosts over https.
               </td>
             </tr>
             <tr>
@@ -167,25 +190,39 @@ export default function Security(_props: PageProps) {
               <td>
                 Binding a number is optional and needs a one-time code sent to
                 it. We store it twice, never in clear: an HMAC-SHA-256 of the
-                number under a secret key (to match it when someone looks it up)
-                and an AES-256-GCM ciphertext bound to your handle (so you can
-                see it, masked: country code and last two digits). Our server
-                holds both keys, so it can decrypt the number, and we could be
-                compelled to disclose it. It never appears on your page, in API
-                answers other than your own masked view, in the call log or in
-                any log line.
+                number under a secret key (so one number has one handle) and an
+                AES-256-GCM ciphertext bound to your handle (so you can see it,
+                masked: country code and last two digits). Our server holds both
+                keys, so it can decrypt the number, and we could be compelled to
+                disclose it. It never appears on your page, in API answers other
+                than your own masked view, in the call log or in any log line.
               </td>
             </tr>
             <tr>
               <th scope="row">Contact discovery</th>
-              <td>Server-mediated</td>
+              <td>Blinded in your browser (OPRF); matched on your device</td>
               <td>
-                When you look up which numbers have a Reach handle, our server
-                sees the numbers you ask about while it answers. It hashes them
-                to match, and neither stores nor logs them. Only owners who
-                switched on "Let people who have my number find me" can be
-                found. There is no private set intersection: if you need
-                discovery the server cannot see, we do not offer it yet.
+                When you look up which numbers have a Reach handle, your browser
+                blinds each number before sending it (a verifiable oblivious
+                pseudorandom function, RFC 9497, ristretto255) and checks a
+                proof that our server used its published key. Our server sees
+                only random-looking points: not the numbers, nor which of them
+                matched. Your browser then downloads the directory of findable
+                numbers and matches locally: each entry is a short tag and a
+                handle sealed with AES-256-GCM under a key that only the
+                number's blinded answer gives, so an entry opens only for
+                someone who evaluated that number. What the server still learns:
+                that your account evaluated so many numbers, and when (the
+                limits count them; logs keep counts only). The directory is open
+                to every signed-in owner, so anyone can learn how many numbers
+                are findable; finding out whose number is whose means evaluating
+                numbers one by one, which the limits bound (per address, per
+                handle and for everyone together, per day). Our server holds the
+                key and your number in encrypted form, so it could compute any
+                findable number's entry itself. Only owners who switched on "Let
+                people who have my number find me" are in the directory. Your
+                browser keeps the numbers you looked up with their blinded
+                answers in its own storage, so looking again spends nothing.
               </td>
             </tr>
             <tr>
@@ -244,6 +281,17 @@ export default function Security(_props: PageProps) {
         <li>
           Presence: a random id per receiving browser tab, with a 45-second
           expiry refreshed while it is connected.
+        </li>
+        <li>
+          Push subscriptions, for browsers their owner set up to be rung: the
+          endpoint address and the browser's two keys, sealed together with
+          AES-256-GCM under our data key and bound to your handle (our server
+          can open them, to send), with a keyed hash of the endpoint (so the
+          same browser is not stored twice), the name you gave the browser, when
+          you added it and when a call last rang it. At most 10 per handle. Kept
+          until you remove the browser, or until its push service says the
+          subscription is gone (the browser unsubscribed or the site's data was
+          cleared), then deleted. The messages themselves are not stored.
         </li>
         <li>
           Handle records: handle, wallet public key, display name, greeting,
@@ -342,11 +390,14 @@ export default function Security(_props: PageProps) {
       <h2 id="signal">Compared to Signal</h2>
       <p>
         Signal is the gold standard; we are not Signal. Signal hides who calls
-        whom from its own servers (sealed sender) and finds contacts privately
-        (our contact discovery is server-mediated); Reach routes by handle, so
-        the server knows both ends of a call; the call keys are not yet bound to
-        identity keys; and Reach has not been independently audited. If you need
-        Signal-grade metadata privacy, use Signal.
+        whom from its own servers (sealed sender) and finds contacts inside a
+        secure enclave (our contact discovery hides the numbers you look up from
+        our server, but our server holds the key and the numbers of findable
+        owners, and learns how many numbers each account looks up and when);
+        Reach routes by handle, so the server knows both ends of a call; the
+        call keys are not yet bound to identity keys; and Reach has not been
+        independently audited. If you need Signal-grade metadata privacy, use
+        Signal.
       </p>
     </section>
   );

@@ -1,7 +1,9 @@
 /**
  * `deno task rotate-keys`: after a new key is put first in REACH_DATA_KEYS
- * (or a new pepper first in REACH_PHONE_PEPPERS), reseals and rehashes every
- * phone record under the newest one (lib/store/rotation.ts). Safe to stop
+ * (or a new pepper first in REACH_PHONE_PEPPERS, or a new discovery key first
+ * in REACH_DISCOVERY_KEYS), reseals and rehashes every phone record under the
+ * newest one and remakes every findable number's contact-discovery directory
+ * entry under the newest discovery key (lib/store/rotation.ts). Safe to stop
  * (Ctrl-C) and run again. Remove an old key from the ring only after a run
  * that reports 0 failed.
  *
@@ -17,6 +19,7 @@ import {
   type RotationProgress,
   type RotationResult,
 } from "../lib/store/rotation.ts";
+import { resealPushSubs } from "../lib/store/push_subs.ts";
 
 const WIDTH = 30;
 
@@ -31,7 +34,9 @@ export function summary(r: RotationResult): string {
   return `rotate-keys: ${r.scanned}/${r.total} phone records visited, ` +
     `${r.reEncrypted} re-encrypted to ${r.dataKid}, ` +
     `${r.reHashed} re-hashed to ${r.pepperKid}, ${r.current} already current, ` +
-    `${r.failed} failed, ${r.conflicts} conflicts, ${Math.round(r.ms)} ms` +
+    `${r.failed} failed, ${r.conflicts} conflicts, ` +
+    `${r.rebuilt} directory entries rebuilt under ${r.discoveryKid}, ` +
+    `${Math.round(r.ms)} ms` +
     (r.aborted ? " (interrupted: run again to finish)" : "");
 }
 
@@ -64,7 +69,12 @@ async function main(): Promise<number> {
     if (tty) write("\n");
     console.log(summary(result));
     if (result.aborted) return 130;
-    return result.failed || result.conflicts ? 1 : 0;
+    // Push subscriptions are sealed with the same data keys.
+    const push = await resealPushSubs(kv, config.dataKeys);
+    console.log(
+      `rotate-keys: ${push.resealed} push subscriptions resealed, ${push.failed} could not be opened`,
+    );
+    return result.failed || result.conflicts || push.failed ? 1 : 0;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     kv.close();

@@ -19,16 +19,49 @@
  * not affect other handlers. Messages published before a subscription is registered are not
  * delivered to it (there is no replay).
  *
+ * Two ways to be cheap on the hot path (a relayed message):
+ * - **Text**: `publishText(topic, json)` takes a message already serialised, and a handler
+ *   registered with `subscribeText` receives that very string, never parsed nor re-encoded
+ *   (the signaling hub hands it to the socket as it is). Object handlers of the same topic
+ *   get it parsed, as from `publish`.
+ * - **Sole topics**: `{ sole: true }` says the topic has at most one subscription anywhere,
+ *   for its whole life (a socket's own `conn:` topic). When the publishing bus holds it, the
+ *   message is delivered there and no other isolate hears of it (no post, no KV write); when
+ *   it does not, the bus may remember which instance holds it.
+ *
  * @module
  */
 
 export type BusMessage = Record<string, unknown>; // JSON-serialisable; the bus never inspects it
 export type BusHandler = (msg: BusMessage) => void;
+/** Receives the message's JSON text exactly as the publisher made it. */
+export type BusTextHandler = (json: string) => void;
+
+export interface PublishOptions {
+  /**
+   * The topic has at most one subscription anywhere, for its whole life (a socket's own
+   * topic): delivered here alone when this bus holds it; never announced to others then.
+   */
+  sole?: boolean;
+}
+
 export interface Bus {
   /** Delivers msg to every subscriber of topic on every isolate/instance (including this one), at most once each, in publish order per publisher. */
-  publish(topic: string, msg: BusMessage): Promise<void>;
+  publish(topic: string, msg: BusMessage, opts?: PublishOptions): Promise<void>;
+  /**
+   * As `publish`, for a message already serialised: `json` must be the JSON text of a
+   * plain object (the caller vouches for it; only its size is checked). Text handlers get
+   * this same string; object handlers get it parsed.
+   */
+  publishText(
+    topic: string,
+    json: string,
+    opts?: PublishOptions,
+  ): Promise<void>;
   /** Subscribe; returns an unsubscribe function. Several handlers per topic allowed. */
   subscribe(topic: string, handler: BusHandler): () => void;
+  /** Subscribe to the JSON text of each message (no parse); returns an unsubscribe function. */
+  subscribeText(topic: string, handler: BusTextHandler): () => void;
   /** Resolves once every subscribe/unsubscribe so far is visible to publishers everywhere. */
   ready(): Promise<void>;
   /** Stop listening, release channels/watchers/timers. */
@@ -52,58 +85,115 @@ export class BusMessageTooLargeError extends RangeError {
 }
 
 const encoder = new TextEncoder();
+/** Scratch space for byte counts in the ambiguous band (never read back). */
+let scratch = new Uint8Array(0);
+
+/**
+ * Whether `s` is at most `maxBytes` of UTF-8, without encoding it when its length alone
+ * decides: a UTF-16 code unit is 1 to 3 bytes (a surrogate pair, two units, is 4), so
+ * `length <= bytes <= 3 * length`. Only in between is it encoded (into a reused buffer).
+ */
+export function utf8Fits(s: string, maxBytes: number): boolean {
+  if (s.length > maxBytes) return false;
+  if (s.length * 3 <= maxBytes) return true;
+  if (scratch.length < maxBytes) scratch = new Uint8Array(maxBytes);
+  return encoder.encodeInto(s, scratch.subarray(0, maxBytes)).read === s.length;
+}
+
+/** Bytes of `s` in UTF-8 (as TextEncoder writes it: a lone surrogate is 3). */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (
+      c >= 0xd800 && c < 0xdc00 && i + 1 < s.length &&
+      (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+    ) {
+      i++; // a surrogate pair: 4 bytes for its two units
+      n += 2;
+    } else n += 2;
+  }
+  return n;
+}
 
 export function checkTopic(topic: string): void {
   if (typeof topic !== "string" || topic.length === 0) {
     throw new TypeError("bus topic must be a non-empty string");
   }
-  if (encoder.encode(topic).length > MAX_TOPIC_BYTES) {
+  if (!utf8Fits(topic, MAX_TOPIC_BYTES)) {
     throw new RangeError(`bus topic is longer than ${MAX_TOPIC_BYTES} bytes`);
+  }
+}
+
+/** The message as JSON text, or a thrown error if it is not a plain object or too large. */
+export function messageText(msg: BusMessage): string {
+  if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
+    throw new TypeError("bus message must be a plain object");
+  }
+  const json = JSON.stringify(msg);
+  checkText(json);
+  return json;
+}
+
+/** Refuses JSON text that is not an object's or is over {@link MAX_MESSAGE_BYTES}. */
+export function checkText(json: string): void {
+  if (typeof json !== "string" || json.charCodeAt(0) !== 0x7b /* { */) {
+    throw new TypeError("bus message must be the JSON text of a plain object");
+  }
+  if (!utf8Fits(json, MAX_MESSAGE_BYTES)) {
+    throw new BusMessageTooLargeError(utf8Length(json));
   }
 }
 
 /** The message as UTF-8 JSON bytes, or a thrown error if it is not an object or too large. */
 export function encodeMessage(msg: BusMessage): Uint8Array {
-  if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
-    throw new TypeError("bus message must be a plain object");
-  }
-  const bytes = encoder.encode(JSON.stringify(msg));
-  if (bytes.length > MAX_MESSAGE_BYTES) {
-    throw new BusMessageTooLargeError(bytes.length);
-  }
-  return bytes;
+  return encoder.encode(messageText(msg));
 }
 
+/** A settled promise, shared (publishes that need no I/O return it). */
+export const RESOLVED: Promise<void> = Promise.resolve();
+
 /**
- * The handlers of one bus instance, by topic. Delivery goes through a microtask queue so it
- * never runs inside `publish`, and checks at delivery time that the handler is still
- * subscribed (unsubscribe stops delivery at once, even for messages already queued).
+ * The handlers of one bus instance, by topic. Delivery of a publish goes through a microtask
+ * so it never runs inside `publish` (deliveries from other isolates come in their own task and
+ * run at once), and checks at delivery time that the handler is still subscribed (unsubscribe
+ * stops delivery at once, even for messages already queued).
+ *
+ * Each topic's handlers are an array replaced, never changed, when one comes or goes, so a
+ * delivery takes the array as it is (the handlers subscribed at publish time) without a copy;
+ * everything published within one task is delivered in one microtask, in publish order.
  */
 export class LocalTopics {
-  #topics = new Map<string, Set<{ handler: BusHandler }>>();
+  #topics = new Map<string, Entry[]>();
+  /** Deliveries waiting for the microtask: handlers, then JSON text, flat. */
+  #queue: (Entry[] | string)[] = [];
 
   /** Adds a handler; `onFirst`/`onLast` run when the topic gains its first / loses its last. */
   add(
     topic: string,
-    handler: BusHandler,
+    handler: BusHandler | BusTextHandler,
+    text: boolean,
     onFirst?: () => void,
     onLast?: () => void,
   ): () => void {
     if (typeof handler !== "function") {
       throw new TypeError("bus handler must be a function");
     }
-    let set = this.#topics.get(topic);
-    const first = !set;
-    if (!set) this.#topics.set(topic, set = new Set());
-    const entry = { handler };
-    set.add(entry);
-    if (first) onFirst?.();
-    let done = false;
+    const entry: Entry = { handler, text, live: true };
+    const list = this.#topics.get(topic);
+    this.#topics.set(topic, list ? [...list, entry] : [entry]);
+    if (!list) onFirst?.();
     return () => {
-      if (done) return;
-      done = true;
-      const s = this.#topics.get(topic);
-      if (!s?.delete(entry) || s.size > 0) return;
+      if (!entry.live) return;
+      entry.live = false;
+      const now = this.#topics.get(topic);
+      if (!now?.includes(entry)) return;
+      if (now.length > 1) {
+        this.#topics.set(topic, now.filter((e) => e !== entry));
+        return;
+      }
       this.#topics.delete(topic);
       onLast?.();
     };
@@ -118,22 +208,53 @@ export class LocalTopics {
   }
 
   clear(): void {
+    for (const list of this.#topics.values()) {
+      for (const e of list) e.live = false;
+    }
     this.#topics.clear();
   }
 
-  /** Delivers decoded JSON to the current handlers of topic (each gets its own parse). */
+  /** Delivers the JSON text to the current handlers of topic, in a microtask. */
   deliver(topic: string, json: string): void {
-    const set = this.#topics.get(topic);
-    if (!set) return;
-    for (const entry of [...set]) {
-      queueMicrotask(() => {
-        if (!this.#topics.get(topic)?.has(entry)) return;
-        try {
-          entry.handler(JSON.parse(json));
-        } catch (err) {
-          console.error("bus: a handler threw", err);
-        }
-      });
+    const list = this.#topics.get(topic);
+    if (!list) return;
+    if (this.#queue.push(list, json) === 2) {
+      queueMicrotask(() => this.#drain());
     }
   }
+
+  /** Delivers at once (for messages from other isolates, already in their own task). */
+  deliverNow(topic: string, json: string): void {
+    const list = this.#topics.get(topic);
+    if (list) this.#run(list, json);
+  }
+
+  #drain(): void {
+    const q = this.#queue;
+    this.#queue = [];
+    for (let i = 0; i < q.length; i += 2) {
+      this.#run(q[i] as Entry[], q[i + 1] as string);
+    }
+  }
+
+  /** Runs the handlers that are still subscribed. */
+  #run(list: Entry[], json: string): void {
+    for (const entry of list) {
+      if (!entry.live) continue;
+      try {
+        // Text handlers share the one string; object handlers each get their own parse.
+        if (entry.text) (entry.handler as BusTextHandler)(json);
+        else (entry.handler as BusHandler)(JSON.parse(json));
+      } catch (err) {
+        console.error("bus: a handler threw", err);
+      }
+    }
+  }
+}
+
+interface Entry {
+  handler: BusHandler | BusTextHandler;
+  text: boolean;
+  /** False once unsubscribed (or the bus cleared). */
+  live: boolean;
 }

@@ -16,6 +16,14 @@
  * those whose topic it has no handler for. Channel delivery keeps the order of one sender's
  * posts, which gives publish order per publisher.
  *
+ * A message for a **sole** topic (see bus.ts) that this bus holds is delivered here and not
+ * posted at all: the one socket that topic belongs to is here, so no other isolate could
+ * want it. The text JSON is posted and delivered as it is: no re-encoding anywhere.
+ *
+ * `publish` resolves once its post has been handed to the channel (after the microtask that
+ * flushes the task's batch), so a publisher that awaits it knows every later post of any
+ * isolate comes after it on the channel.
+ *
  * @module
  */
 
@@ -23,9 +31,13 @@ import {
   type Bus,
   type BusHandler,
   type BusMessage,
+  type BusTextHandler,
+  checkText,
   checkTopic,
-  encodeMessage,
   LocalTopics,
+  messageText,
+  type PublishOptions,
+  RESOLVED,
 } from "./bus.ts";
 
 export const BROADCAST_CHANNEL_NAME = "reach-signal-bus";
@@ -37,8 +49,6 @@ interface Wire {
   s: number;
 }
 
-const decoder = new TextDecoder();
-
 export class BroadcastBus implements Bus {
   readonly kind = "broadcast" as const;
   readonly instanceId: string;
@@ -46,6 +56,8 @@ export class BroadcastBus implements Bus {
   #local = new LocalTopics();
   #seq = 0;
   #batch: Wire[] = [];
+  /** Resolves when the pending batch has been posted. */
+  #posted: Promise<void> = RESOLVED;
 
   constructor(opts: { instanceId?: string } = {}) {
     this.instanceId = opts.instanceId ?? crypto.randomUUID();
@@ -57,40 +69,77 @@ export class BroadcastBus implements Bus {
           typeof w?.t !== "string" || typeof w.p !== "string" ||
           !this.#local.has(w.t)
         ) continue;
-        this.#local.deliver(w.t, w.p);
+        this.#local.deliverNow(w.t, w.p);
       }
     };
   }
 
-  publish(topic: string, msg: BusMessage): Promise<void> {
+  publish(
+    topic: string,
+    msg: BusMessage,
+    opts?: PublishOptions,
+  ): Promise<void> {
     try {
       if (!this.#channel) throw new Error("bus is closed");
       checkTopic(topic);
-      const json = decoder.decode(encodeMessage(msg));
-      const wire: Wire = {
-        t: topic,
-        p: json,
-        f: this.instanceId,
-        s: ++this.#seq,
-      };
-      if (this.#batch.push(wire) === 1) {
-        queueMicrotask(() => {
-          const batch = this.#batch;
-          this.#batch = [];
-          this.#channel?.postMessage(batch);
-        });
-      }
-      this.#local.deliver(topic, json);
-      return Promise.resolve();
+      return this.#send(topic, messageText(msg), opts);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
+  publishText(
+    topic: string,
+    json: string,
+    opts?: PublishOptions,
+  ): Promise<void> {
+    try {
+      if (!this.#channel) throw new Error("bus is closed");
+      checkTopic(topic);
+      checkText(json);
+      return this.#send(topic, json, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #send(topic: string, json: string, opts?: PublishOptions): Promise<void> {
+    const here = this.#local.has(topic);
+    if (here) this.#local.deliver(topic, json);
+    // The one holder of a sole topic is here: nothing to post.
+    if (here && opts?.sole) return RESOLVED;
+    const wire: Wire = {
+      t: topic,
+      p: json,
+      f: this.instanceId,
+      s: ++this.#seq,
+    };
+    if (this.#batch.push(wire) === 1) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#posted = promise;
+      queueMicrotask(() => {
+        const batch = this.#batch;
+        this.#batch = [];
+        try {
+          this.#channel?.postMessage(batch);
+        } finally {
+          resolve();
+        }
+      });
+    }
+    return this.#posted;
+  }
+
   subscribe(topic: string, handler: BusHandler): () => void {
     if (!this.#channel) throw new Error("bus is closed");
     checkTopic(topic);
-    return this.#local.add(topic, handler);
+    return this.#local.add(topic, handler, false);
+  }
+
+  subscribeText(topic: string, handler: BusTextHandler): () => void {
+    if (!this.#channel) throw new Error("bus is closed");
+    checkTopic(topic);
+    return this.#local.add(topic, handler, true);
   }
 
   /** Resolves at once: subscriptions take effect synchronously on this bus. */

@@ -8,23 +8,30 @@
  * - `["bus_sub", topic, instanceId]` → `{ at }`, expireIn {@link SUB_TTL_MS}: instance
  *   `instanceId` has handlers for `topic`. Written when a topic gains its first handler,
  *   refreshed every {@link HEARTBEAT_MS}, deleted when it loses its last handler and on
- *   `close()`. A crashed instance's entries expire on their own.
- * - `["bus_inbox", instanceId, ts, publisherId, seq]` → `{ t: topic, p: UTF-8 JSON bytes }`,
- *   expireIn {@link INBOX_TTL_MS}: one message waiting for `instanceId`. `ts` is the
+ *   `close()`. A crashed instance's entries expire on their own. Subscription writes are
+ *   batched: everything (un)subscribed while the previous write commits goes in the next.
+ * - `["bus_inbox", instanceId, ts, publisherId, seq]` → `{ t: topic, p: UTF-8 JSON bytes }`
+ *   (one message) or `{ b: [topic, bytes, topic, bytes, …] }` (several, in publish order),
+ *   expireIn {@link INBOX_TTL_MS}: messages waiting for `instanceId`. `ts` is the
  *   publisher's clock in ms, made non-decreasing per publisher; `seq` counts the publisher's
- *   publishes. So one publisher's messages sort in publish order; messages of different
- *   publishers sort roughly by time.
+ *   inbox entries. So one publisher's entries sort in publish order; different publishers'
+ *   sort roughly by time.
  * - `["bus_head", instanceId]` → `"<publisherId>:<seq>"`, expireIn {@link INBOX_TTL_MS}:
- *   rewritten in the same atomic as every inbox write; the instance watches only this key.
+ *   rewritten in the same atomic as the inbox writes; the instance watches only this key.
  *
  * ## Publish
- * Publishes of one bus run one after another (each waits for the previous atomic to commit),
- * which is what keeps publish order per publisher. A publish lists `["bus_sub", topic]`
- * (strong read) and, for each other instance found, writes the inbox entry and bumps that
- * instance's head in one atomic (several instances per atomic, kept under KV's size limits).
  * The publisher's own subscribers are served directly, never through KV, so they receive
- * each message once and without a KV round trip. Messages over `MAX_MESSAGE_BYTES` (60 KiB
- * of JSON; KV values are capped at 64 KiB) are rejected with `BusMessageTooLargeError`.
+ * each message once and without a KV round trip; for a **sole** topic it holds (bus.ts),
+ * that is all. Everything else is written in **batches**: what the bus publishes while the
+ * previous batch commits goes into the next one, so a burst (a candidate for each of 1000
+ * calls) costs a few atomics, not one per message. A batch finds each topic's instances
+ * (`["bus_sub", topic]`, strong reads; for a sole topic the instance found is remembered
+ * for {@link SOLE_CACHE_MS}, since a sole topic never moves), then writes, per instance,
+ * its messages packed into as few inbox entries as KV's value limit allows and one head
+ * bump, several instances per atomic, within KV's limits. Batches commit one after another,
+ * which keeps publish order per publisher; `publish` resolves when its batch has committed.
+ * Messages over `MAX_MESSAGE_BYTES` (60 KiB of JSON; KV values are capped at 64 KiB) are
+ * rejected with `BusMessageTooLargeError`.
  *
  * ## Delivery
  * `watch` returns only the latest head value, so notifications coalesce: on each one the
@@ -54,6 +61,9 @@
  * `instanceId` must be unique among the buses sharing a KV (the default is a random UUID):
  * two buses with one id would take each other's inbox.
  *
+ * An instance of an older version reads only single-message entries (`{ t, p }`); this one
+ * writes those whenever an instance gets one message in a batch, and reads both.
+ *
  * @module
  */
 
@@ -62,9 +72,13 @@ import {
   type Bus,
   type BusHandler,
   type BusMessage,
+  type BusTextHandler,
+  checkText,
   checkTopic,
-  encodeMessage,
   LocalTopics,
+  messageText,
+  type PublishOptions,
+  RESOLVED,
 } from "./bus.ts";
 
 /** Lifetime of a subscription entry unless refreshed. */
@@ -75,15 +89,33 @@ export const HEARTBEAT_MS = 10_000;
 export const INBOX_TTL_MS = 60_000;
 /** Inbox entries read per drain snapshot. */
 export const DRAIN_BATCH = 500;
+/** How long the instance holding a sole topic is remembered. */
+export const SOLE_CACHE_MS = 10_000;
 /** Cursors of publishers not heard from for this long are forgotten. */
 const CURSOR_TTL_MS = 10 * 60_000;
 /** Per-atomic caps, below Deno KV's (1000 mutations, 800 KiB). */
 const ATOMIC_MAX_MUTATIONS = 200;
 const ATOMIC_MAX_BYTES = 512 * 1024;
+/** Payload bytes packed into one inbox entry (KV values are capped at 64 KiB). */
+const ENTRY_MAX_BYTES = 60 * 1024;
+/** What a message costs in an entry besides its payload: topic and framing. */
+const PER_MESSAGE_OVERHEAD = 300;
+/** Topics listed at once by one batch (each is one strong read). */
+const LIST_CONCURRENCY = 32;
+/** Remembered sole topics at most (then the memory starts over). */
+const SOLE_CACHE_MAX = 200_000;
 
+/** An inbox entry: one message (`t`, `p`) or several (`b`: topic, bytes, topic, bytes...). */
 interface InboxValue {
-  t: string;
-  p: Uint8Array;
+  t?: string;
+  p?: Uint8Array;
+  b?: (string | Uint8Array)[];
+}
+
+interface Pending {
+  topic: string;
+  bytes: Uint8Array;
+  sole: boolean;
 }
 
 export interface KvBusOptions {
@@ -94,7 +126,14 @@ export interface KvBusOptions {
   heartbeatMs?: number;
 }
 
+const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** A batch of writes: filled while the previous one commits, then committed as one. */
+class Batch<T> {
+  items: T[] = [];
+  readonly done = Promise.withResolvers<void>();
+}
 
 export class KvBus implements Bus {
   readonly kind = "kv" as const;
@@ -105,12 +144,18 @@ export class KvBus implements Bus {
   #reader: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]>;
   #watchDone: Promise<void>;
   #timers: ReturnType<typeof setInterval>[] = [];
-  /** Subscription writes, applied in the order they were asked for. */
-  #regTail: Promise<void> = Promise.resolve();
-  /** Publishes, one at a time. */
-  #pubTail: Promise<void> = Promise.resolve();
+  /** Subscription changes not written yet: topic → subscribed (true) or gone (false). */
+  #regs = new Map<string, boolean>();
+  #regsDone: PromiseWithResolvers<void> | null = null;
+  /** The subscription write in flight, if any. */
+  #regFlush: Promise<void> | null = null;
+  /** Messages for other instances not written yet. */
+  #pub: Batch<Pending> | null = null;
+  #pubFlush: Promise<void> | null = null;
   #lastTs = 0;
   #seq = 0;
+  /** Sole topics → the instance holding them, and until when that is trusted. */
+  #sole = new Map<string, { id: string; until: number }>();
   #cursor = new Map<string, { seq: number; at: number }>();
   #draining: Promise<void> | null = null;
   #again = false;
@@ -128,38 +173,77 @@ export class KvBus implements Bus {
     }
   }
 
-  publish(topic: string, msg: BusMessage): Promise<void> {
-    let bytes: Uint8Array;
+  publish(
+    topic: string,
+    msg: BusMessage,
+    opts?: PublishOptions,
+  ): Promise<void> {
     try {
       if (this.#closed) throw new Error("bus is closed");
       checkTopic(topic);
-      bytes = encodeMessage(msg);
+      return this.#send(topic, messageText(msg), opts);
     } catch (err) {
       return Promise.reject(err);
     }
-    this.#local.deliver(topic, decoder.decode(bytes));
-    const p = this.#pubTail.then(() => this.#fanOut(topic, bytes));
-    this.#pubTail = p.catch(() => {});
-    return p;
+  }
+
+  publishText(
+    topic: string,
+    json: string,
+    opts?: PublishOptions,
+  ): Promise<void> {
+    try {
+      if (this.#closed) throw new Error("bus is closed");
+      checkTopic(topic);
+      checkText(json);
+      return this.#send(topic, json, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #send(topic: string, json: string, opts?: PublishOptions): Promise<void> {
+    const sole = opts?.sole === true;
+    if (this.#local.has(topic)) {
+      this.#local.deliver(topic, json);
+      if (sole) return RESOLVED;
+    }
+    const batch = this.#pub ??= new Batch<Pending>();
+    batch.items.push({ topic, bytes: encoder.encode(json), sole });
+    this.#pubFlush ??= this.#flushPublishes();
+    return batch.done.promise;
   }
 
   subscribe(topic: string, handler: BusHandler): () => void {
+    return this.#subscribe(topic, handler, false);
+  }
+
+  subscribeText(topic: string, handler: BusTextHandler): () => void {
+    return this.#subscribe(topic, handler, true);
+  }
+
+  #subscribe(
+    topic: string,
+    handler: BusHandler | BusTextHandler,
+    text: boolean,
+  ): () => void {
     if (this.#closed) throw new Error("bus is closed");
     checkTopic(topic);
     return this.#local.add(
       topic,
       handler,
-      () => this.#queueReg(() => this.#setSubs([topic])),
+      text,
+      () => this.#queueReg(topic, true),
       () => {
-        if (this.#closed) return;
-        this.#queueReg(() => this.#deleteKeys([this.#subKey(topic)]));
+        if (!this.#closed) this.#queueReg(topic, false);
       },
     );
   }
 
   /** Resolves once every subscribe/unsubscribe so far is written to KV (visible to publishers). */
   ready(): Promise<void> {
-    return this.#regTail;
+    if (this.#regsDone) return this.#regsDone.promise;
+    return this.#regFlush ?? RESOLVED;
   }
 
   async close(): Promise<void> {
@@ -169,78 +253,179 @@ export class KvBus implements Bus {
     this.#timers = [];
     const topics = this.#local.topics();
     this.#local.clear();
-    await this.#pubTail;
+    await this.#pubFlush;
     await this.#reader.cancel().catch(() => {});
     await this.#watchDone;
     await this.#draining;
-    this.#queueReg(() => this.#deleteKeys(topics.map((t) => this.#subKey(t))));
-    await this.#regTail;
+    for (const t of topics) this.#queueReg(t, false);
+    await this.ready();
   }
 
   #subKey(topic: string): Deno.KvKey {
     return keys.busSub(topic, this.instanceId);
   }
 
-  #queueReg(fn: () => Promise<void>): void {
-    this.#regTail = this.#regTail.then(fn).catch((err) => {
-      console.error("bus(kv): subscription write failed", err);
-    });
+  // ---- subscriptions ---------------------------------------------------------
+
+  #queueReg(topic: string, subscribed: boolean): void {
+    this.#regs.set(topic, subscribed);
+    this.#regsDone ??= Promise.withResolvers<void>();
+    this.#regFlush ??= this.#flushRegs();
   }
 
-  async #setSubs(topics: string[]): Promise<void> {
+  /** Writes queued subscription changes until none is left; one at a time. */
+  async #flushRegs(): Promise<void> {
+    // Let the rest of this task's subscriptions join the batch.
+    await Promise.resolve();
+    while (this.#regs.size) {
+      const regs = this.#regs, done = this.#regsDone!;
+      this.#regs = new Map();
+      this.#regsDone = null;
+      try {
+        await this.#writeRegs(regs);
+      } catch (err) {
+        console.error("bus(kv): subscription write failed", err);
+      }
+      done.resolve();
+    }
+    this.#regFlush = null;
+  }
+
+  async #writeRegs(regs: Map<string, boolean>): Promise<void> {
     const at = Date.now();
-    for (let i = 0; i < topics.length; i += ATOMIC_MAX_MUTATIONS) {
+    const all = [...regs];
+    for (let i = 0; i < all.length; i += ATOMIC_MAX_MUTATIONS) {
       const op = this.#kv.atomic();
-      for (const t of topics.slice(i, i + ATOMIC_MAX_MUTATIONS)) {
-        op.set(this.#subKey(t), { at }, { expireIn: SUB_TTL_MS });
+      for (const [topic, on] of all.slice(i, i + ATOMIC_MAX_MUTATIONS)) {
+        if (on) op.set(this.#subKey(topic), { at }, { expireIn: SUB_TTL_MS });
+        else op.delete(this.#subKey(topic));
       }
       const res = await op.commit();
       if (!res.ok) throw new Error("bus(kv): subscription commit failed");
     }
   }
 
-  async #deleteKeys(keys: Deno.KvKey[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += ATOMIC_MAX_MUTATIONS) {
-      const op = this.#kv.atomic();
-      for (const k of keys.slice(i, i + ATOMIC_MAX_MUTATIONS)) op.delete(k);
-      await op.commit();
+  // ---- publishing ----------------------------------------------------------------
+
+  /** Commits batches of publishes until none is left; one at a time. */
+  async #flushPublishes(): Promise<void> {
+    // Let the rest of this task's publishes join the batch.
+    await Promise.resolve();
+    while (this.#pub) {
+      const batch = this.#pub;
+      this.#pub = null;
+      try {
+        await this.#writeBatch(batch.items);
+        batch.done.resolve();
+      } catch (err) {
+        batch.done.reject(err);
+      }
     }
+    this.#pubFlush = null;
   }
 
-  async #fanOut(topic: string, bytes: Uint8Array): Promise<void> {
-    const targets: string[] = [];
-    for await (const e of this.#kv.list({ prefix: keys.busSubPrefix(topic) })) {
-      const id = e.key[2];
-      if (typeof id === "string" && id !== this.instanceId) targets.push(id);
+  /** The instances (other than this one) holding each topic of the batch. */
+  async #holders(items: Pending[]): Promise<Map<string, string[]>> {
+    const now = Date.now();
+    const out = new Map<string, string[]>();
+    const toList: string[] = [];
+    for (const { topic, sole } of items) {
+      if (out.has(topic)) continue;
+      const known = sole ? this.#sole.get(topic) : undefined;
+      if (known && known.until > now) out.set(topic, [known.id]);
+      else {
+        out.set(topic, []);
+        toList.push(topic);
+      }
     }
-    if (targets.length === 0) return;
+    const soleTopics = new Set(items.filter((m) => m.sole).map((m) => m.topic));
+    for (let i = 0; i < toList.length; i += LIST_CONCURRENCY) {
+      await Promise.all(
+        toList.slice(i, i + LIST_CONCURRENCY).map(async (topic) => {
+          const ids = out.get(topic)!;
+          const prefix = keys.busSubPrefix(topic);
+          for await (const e of this.#kv.list({ prefix })) {
+            const id = e.key[2];
+            if (typeof id === "string" && id !== this.instanceId) ids.push(id);
+          }
+          if (soleTopics.has(topic) && ids.length === 1) {
+            if (this.#sole.size >= SOLE_CACHE_MAX) this.#sole.clear();
+            this.#sole.set(topic, { id: ids[0], until: now + SOLE_CACHE_MS });
+          }
+        }),
+      );
+    }
+    return out;
+  }
+
+  async #writeBatch(items: Pending[]): Promise<void> {
+    const holders = await this.#holders(items);
+    // Each instance's messages, in publish order.
+    const byTarget = new Map<string, Pending[]>();
+    for (const m of items) {
+      for (const id of holders.get(m.topic)!) {
+        let list = byTarget.get(id);
+        if (!list) byTarget.set(id, list = []);
+        list.push(m);
+      }
+    }
+    if (byTarget.size === 0) return;
     const ts = this.#lastTs = Math.max(Date.now(), this.#lastTs);
-    const seq = ++this.#seq;
-    const value: InboxValue = { t: topic, p: bytes };
-    const head = `${this.instanceId}:${seq}`;
-    // Several inboxes per atomic, within KV's mutation-count and size limits.
-    const perAtomic = Math.max(
-      1,
-      Math.min(
-        ATOMIC_MAX_MUTATIONS / 2,
-        Math.floor(ATOMIC_MAX_BYTES / (bytes.length + 1024)),
-      ),
-    );
-    const commits: Promise<Deno.KvCommitResult | Deno.KvCommitError>[] = [];
-    for (let i = 0; i < targets.length; i += perAtomic) {
-      const op = this.#kv.atomic();
-      for (const id of targets.slice(i, i + perAtomic)) {
+    let op = this.#kv.atomic(), mutations = 0, bytes = 0;
+    const commits: Deno.AtomicOperation[] = [];
+    for (const [id, msgs] of byTarget) {
+      // Pack this instance's messages into entries of at most ENTRY_MAX_BYTES.
+      const entries: Pending[][] = [];
+      let cur: Pending[] = [], curBytes = 0;
+      for (const m of msgs) {
+        const size = m.bytes.length + PER_MESSAGE_OVERHEAD;
+        if (cur.length && curBytes + size > ENTRY_MAX_BYTES) {
+          entries.push(cur);
+          cur = [];
+          curBytes = 0;
+        }
+        cur.push(m);
+        curBytes += size;
+      }
+      entries.push(cur);
+      let seq = 0;
+      for (const entry of entries) {
+        const size = entry.reduce((n, m) => n + m.bytes.length, 0) +
+          entry.length * PER_MESSAGE_OVERHEAD;
+        // One more mutation for the head bump that closes this instance's writes.
+        if (
+          mutations && (mutations + 2 > ATOMIC_MAX_MUTATIONS ||
+            bytes + size > ATOMIC_MAX_BYTES)
+        ) {
+          commits.push(op);
+          op = this.#kv.atomic();
+          mutations = bytes = 0;
+        }
+        seq = ++this.#seq;
+        const value: InboxValue = entry.length === 1
+          ? { t: entry[0].topic, p: entry[0].bytes }
+          : { b: entry.flatMap((m) => [m.topic, m.bytes]) };
         op.set(keys.busInbox(id, ts, this.instanceId, seq), value, {
           expireIn: INBOX_TTL_MS,
         });
-        op.set(keys.busHead(id), head, { expireIn: INBOX_TTL_MS });
+        mutations++;
+        bytes += size;
       }
-      commits.push(op.commit());
+      op.set(keys.busHead(id), `${this.instanceId}:${seq}`, {
+        expireIn: INBOX_TTL_MS,
+      });
+      mutations++;
     }
-    for (const res of await Promise.all(commits)) {
+    commits.push(op);
+    // In order: an instance's entries become visible no later than its head
+    // bumps, and a later entry never before an earlier one.
+    for (const c of commits) {
+      const res = await c.commit();
       if (!res.ok) throw new Error("bus(kv): publish commit failed");
     }
   }
+
+  // ---- delivery ------------------------------------------------------------------
 
   async #watch(): Promise<void> {
     try {
@@ -255,11 +440,15 @@ export class KvBus implements Bus {
   }
 
   #heartbeat(): void {
-    const cutoff = Date.now() - CURSOR_TTL_MS;
+    const now = Date.now();
+    const cutoff = now - CURSOR_TTL_MS;
     for (const [pub, c] of this.#cursor) {
       if (c.at < cutoff) this.#cursor.delete(pub);
     }
-    this.#queueReg(() => this.#setSubs(this.#local.topics()));
+    for (const [topic, s] of this.#sole) {
+      if (s.until <= now) this.#sole.delete(topic);
+    }
+    for (const topic of this.#local.topics()) this.#queueReg(topic, true);
     this.#kick();
   }
 
@@ -302,10 +491,33 @@ export class KvBus implements Bus {
       this.#cursor.set(pub, { seq, at: now });
       const v = e.value;
       if (typeof v?.t === "string" && v.p instanceof Uint8Array) {
-        this.#local.deliver(v.t, decoder.decode(v.p));
+        this.#deliver(v.t, v.p);
+      } else if (Array.isArray(v?.b)) {
+        for (let i = 0; i + 1 < v.b.length; i += 2) {
+          const t = v.b[i], p = v.b[i + 1];
+          if (typeof t === "string" && p instanceof Uint8Array) {
+            this.#deliver(t, p);
+          }
+        }
       }
     }
     await this.#deleteKeys(read);
     return read.length >= DRAIN_BATCH;
+  }
+
+  #deliver(topic: string, bytes: Uint8Array): void {
+    if (this.#local.has(topic)) {
+      this.#local.deliverNow(topic, decoder.decode(bytes));
+    }
+  }
+
+  async #deleteKeys(keys: Deno.KvKey[]): Promise<void> {
+    const ops: Promise<unknown>[] = [];
+    for (let i = 0; i < keys.length; i += ATOMIC_MAX_MUTATIONS) {
+      const op = this.#kv.atomic();
+      for (const k of keys.slice(i, i + ATOMIC_MAX_MUTATIONS)) op.delete(k);
+      ops.push(op.commit());
+    }
+    await Promise.all(ops);
   }
 }

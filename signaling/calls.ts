@@ -6,6 +6,8 @@
  * still ended by another one's sweep (signaling/sweep.ts). This module tells
  * both ends through the bus; its in-memory timers only make the isolate that
  * holds a socket act at the deadline itself instead of at the next sweep.
+ * Browsers subscribed to Web Push are rung (and told when ringing ends)
+ * through lib/push/ring.ts, beside the sockets and never waited for.
  */
 import { hmacHex, randomHex, sha256Hex } from "../lib/crypto/hash.ts";
 import { log } from "../lib/log.ts";
@@ -28,6 +30,7 @@ import { onlineDevices } from "../lib/store/presence.ts";
 import { getProfile } from "../lib/store/profiles.ts";
 import { type Charge, spend } from "../lib/limit_check.ts";
 import type { Limits } from "../lib/limits.ts";
+import type { PushFanout } from "../lib/push/ring.ts";
 import type { CallEnd, HangupReason, ServerMessage } from "./protocol.ts";
 
 export type Notify = (
@@ -47,6 +50,11 @@ export interface CallsOptions {
   notify: Notify;
   /** The abuse limits (lib/limits.ts); rings use the ring limits. */
   limits: Limits;
+  /**
+   * Web Push to the handle's subscribed browsers (lib/push/ring.ts), started
+   * beside the socket fan-out and never awaited by it.
+   */
+  push?: Pick<PushFanout, "subscriptions" | "ring" | "cancel">;
 }
 
 export type RingResult =
@@ -128,6 +136,8 @@ export class Calls {
   private async ended(rec: CallRecord, reason: CallEnd): Promise<void> {
     this.cancelTimer(`ring:${rec.callId}`);
     log("call.ended", { callId: rec.callId, outcome: reason });
+    // Push-rung browsers stop ringing too (not awaited: see ring).
+    this.o.push?.cancel(rec.calleeHandle, rec.callId);
     const msg: ServerMessage = { type: "ended", callId: rec.callId, reason };
     await this.o.notify(connTopic(rec.callerConn), msg);
     await this.o.notify(devicesTopic(rec.calleeHandle), msg);
@@ -203,9 +213,13 @@ export class Calls {
       };
     }
     log("call.ring", { callId: r.callId });
-    const devices = await onlineDevices(kv, r.to);
+    // A browser subscribed to Web Push is reachable with no tab open.
+    const [devices, subs] = await Promise.all([
+      onlineDevices(kv, r.to),
+      this.o.push?.subscriptions(r.to) ?? [],
+    ]);
     let endNow: CallEnd | null = null;
-    if (devices.length === 0) endNow = "unavailable";
+    if (devices.length === 0 && subs.length === 0) endNow = "unavailable";
     else if (
       !devices.some((d) => d.whenBusy === "ring") && await inCall(kv, r.to)
     ) endNow = "busy";
@@ -219,8 +233,19 @@ export class Calls {
       callId: r.callId,
       from: r.from,
     });
+    // Pushes start once the socket ring is published and are never awaited:
+    // a slow or hanging push service, or the few ms of crypto each push
+    // costs, never delays the socket ring or the caller's `ringing`.
+    if (subs.length) {
+      this.o.push!.ring(r.to, subs, {
+        t: "ring",
+        callId: r.callId,
+        from: r.from,
+        exp: rec.createdAt + this.o.ringMs,
+      });
+    }
     this.later(`ring:${r.callId}`, r.callId, rec.createdAt + this.o.ringMs);
-    return { ok: true, devices: devices.length, resumeToken };
+    return { ok: true, devices: devices.length + subs.length, resumeToken };
   }
 
   async cancel(callId: string): Promise<void> {
@@ -270,6 +295,7 @@ export class Calls {
     }
     this.cancelTimer(`ring:${callId}`);
     log("call.answered", { callId });
+    this.o.push?.cancel(handle, callId);
     await this.o.notify(connTopic(won.callerConn), {
       type: "accepted",
       callId,

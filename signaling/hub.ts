@@ -4,16 +4,24 @@
  * call state machine (signaling/calls.ts) and relays offer/answer/candidate
  * bodies opaquely through the bus, so the two ends may sit on different
  * isolates. It never reads, stores or logs those bodies.
+ *
+ * The relay's hot path: a frame is parsed once on arrival (protocol.ts), a
+ * relayed message on a route the socket already knows (see Route: checked
+ * against the call record once, then kept true by notices and heartbeat
+ * ticks) is re-assembled, serialised once and published on the other
+ * side's own topic, and that hub sends the very string to its socket.
  */
 import type { Config } from "../lib/config.ts";
 import { log } from "../lib/log.ts";
-import type { Bus, BusMessage } from "./bus.ts";
+import { PushFanout } from "../lib/push/ring.ts";
+import { type Bus, type BusMessage, RESOLVED } from "./bus.ts";
 import { Calls, type Notify } from "./calls.ts";
 import {
   type ClientMessage,
   type ClientMessageOf,
   CLOSE,
   parseClientFrame,
+  type ParseResult,
   type ServerMessage,
   SUBPROTOCOL,
 } from "./protocol.ts";
@@ -24,9 +32,15 @@ import {
   type Slot,
   takeSlot,
 } from "../lib/store/rate.ts";
-import { getCall, ringingFor, touchCall } from "../lib/store/calls.ts";
+import {
+  type CallRecord,
+  getCall,
+  ringingFor,
+  touchCall,
+} from "../lib/store/calls.ts";
 import { Sweeper } from "./sweep.ts";
-import { TokenBucketLimiter } from "../lib/rate_limit.ts";
+import { TokenBucket } from "../lib/rate_limit.ts";
+import { sha256Hex } from "../lib/crypto/hash.ts";
 import { connTopic, devicesTopic } from "./calls.ts";
 
 export { SUBPROTOCOL };
@@ -52,6 +66,8 @@ export interface HubOptions {
     | "heartbeatMs"
     | "resumeGraceMs"
     | "sweepMs"
+    | "push"
+    | "dataKeys"
   >;
   /** How long a new socket may take to say hello (default 5 s). */
   helloMs?: number;
@@ -103,6 +119,62 @@ type InCallType =
   | "verify"
   | "hangup"
   | "report";
+/** Messages relayed to the other side as they are. */
+type RelayedType = "offer" | "answer" | "candidate" | "ice-restart" | "verify";
+const RELAYED = new Set<string>(
+  [
+    "offer",
+    "answer",
+    "candidate",
+    "ice-restart",
+    "verify",
+  ] satisfies RelayedType[],
+);
+const isRelayed = (
+  msg: ClientMessage,
+): msg is ClientMessageOf<RelayedType> => RELAYED.has(msg.type);
+/**
+ * A relayed message as a hub serialises it (`JSON.stringify(relayed(msg))`:
+ * its type comes first), so the receiving hub hands it to the socket unread.
+ */
+const RELAYED_JSON =
+  /^\{"type":"(?:offer|answer|candidate|ice-restart|verify)"/;
+
+/**
+ * Where a socket's relayed messages for one call go: its side and the other
+ * side's connection, as the call record said when last read. Dropped at
+ * once by whatever changes them (the other side resumed elsewhere, a
+ * hang-up, the end: each tells this socket's hub), and confirmed against
+ * the record by every heartbeat tick (see {@link ROUTE_TTL_BEATS}).
+ */
+interface Route {
+  role: Role;
+  /** The other side's topic. */
+  topic: string;
+  until: number;
+}
+/**
+ * How long a route is used without the call record confirming it, in
+ * heartbeat intervals: each tick's write of the record confirms it, so a
+ * live call's route reads nothing; a route whose notice was lost is wrong
+ * for at most about one interval.
+ */
+const ROUTE_TTL_BEATS = 1.5;
+
+/**
+ * Notices between hubs about one socket's call, on that socket's own topic
+ * (never passed to the socket): `#detach`, another socket resumed its side,
+ * so it no longer speaks for nor hears the call; `#route`, the other side
+ * moved, so read the record again.
+ */
+interface Notice {
+  type: "#detach" | "#route";
+  callId: string;
+}
+
+/** Publish options for a socket's own topic: exactly one socket anywhere holds it. */
+const SOLE = { sole: true } as const;
+const CONN_PREFIX = connTopic("");
 
 class Conn {
   readonly id = crypto.randomUUID();
@@ -112,6 +184,12 @@ class Conn {
   callerId: string | null = null;
   /** Calls this socket created, won or resumed (for the resume grace on close). */
   calls = new Map<string, Role>();
+  /** Known routes of this socket's answered calls, by call id (see Route). */
+  routes = new Map<string, Route>();
+  /** Calls another socket resumed this socket's side of. */
+  detached = new Set<string>();
+  /** Frames waiting in `queue`; at 0 a relayed frame on a known route goes at once. */
+  pending = 0;
   unsubs: (() => void)[] = [];
   helloTimer: ReturnType<typeof setTimeout> | undefined;
   /** The frame being handled; the next waits for it. */
@@ -123,12 +201,19 @@ class Conn {
     readonly socket: WebSocket,
     readonly identity: Identity,
     readonly slot: Slot | null,
+    /** The flood limit: this socket's own bucket. */
+    readonly flood: TokenBucket,
   ) {}
 
   send(msg: ServerMessage): void {
     if (this.socket.readyState === WebSocket.OPEN) {
       this.socket.send(JSON.stringify(msg));
     }
+  }
+
+  /** Sends a server message already serialised (by this hub or another). */
+  sendText(json: string): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(json);
   }
 }
 
@@ -140,24 +225,28 @@ export class Hub {
   readonly helloMs: number;
   /** Ends calls past their deadlines, this isolate's or a dead one's. */
   readonly sweeper: Sweeper;
-  /** Per-socket flood limit, one bucket per connection id. */
-  private flood: TokenBucketLimiter;
+  /** Web Push to subscribed browsers of a handle (rings and their ends). */
+  readonly push: PushFanout;
+  /** Per-socket flood limit: each socket gets a bucket of this size. */
+  private flood: { burst: number; perSecond: number };
+  /** This isolate's sockets by connection id. */
+  private byId = new Map<string, Conn>();
+  /** How long a route is used unconfirmed (see Route). */
+  private readonly routeTtlMs: number;
   private ticker: ReturnType<typeof setInterval>;
 
   constructor(private opts: HubOptions) {
     this.heartbeatMs = opts.config.heartbeatMs;
     this.resumeGraceMs = opts.config.resumeGraceMs;
     this.helloMs = opts.helloMs ?? 5_000;
-    const flood = opts.flood ?? { burst: 200, perSecond: 50 };
-    this.flood = new TokenBucketLimiter({
-      capacity: flood.burst,
-      refillPerSecond: flood.perSecond,
-      // More than the sockets one isolate holds: a bucket is forgotten when
-      // its socket closes, never because others crowd it out.
-      maxKeys: 1_000_000,
-    });
+    this.flood = opts.flood ?? { burst: 200, perSecond: 50 };
+    this.routeTtlMs = this.heartbeatMs * ROUTE_TTL_BEATS;
     const notify: Notify = (topic, msg, exceptDevice) =>
       this.publish(topic, msg, exceptDevice);
+    this.push = new PushFanout({ kv: opts.kv, config: opts.config });
+    if (!opts.config.push.enabled && opts.config.push.reason === "no_keys") {
+      log("push.disabled", { reason: "no_vapid_keys" });
+    }
     this.calls = new Calls({
       kv: opts.kv,
       hmacKey: opts.config.hmacKey,
@@ -169,6 +258,7 @@ export class Hub {
       silentMs: this.heartbeatMs * 3,
       notify,
       limits: opts.config.limits,
+      push: this.push,
     });
     // One tick for all sockets: close the silent, refresh device presence
     // and each call side's sign of life.
@@ -211,8 +301,14 @@ export class Hub {
   }
 
   attach(socket: WebSocket, identity: Identity, slot: Slot | null): void {
-    const conn = new Conn(socket, identity, slot);
+    const conn = new Conn(
+      socket,
+      identity,
+      slot,
+      new TokenBucket(this.flood.burst, this.flood.perSecond),
+    );
     this.conns.add(conn);
+    this.byId.set(conn.id, conn);
     // A socket that never says hello is closed, whatever else it sends.
     conn.helloTimer = setTimeout(() => {
       if (!conn.role) {
@@ -221,19 +317,22 @@ export class Hub {
     }, this.helloMs);
     socket.addEventListener("message", (e) => {
       if (conn.closed) return;
-      conn.lastSeen = Date.now();
+      const now = Date.now();
+      conn.lastSeen = now;
       // The flood limit is checked on arrival, so the queue stays short.
-      if (!this.flood.take(conn.id).ok) {
+      if (!conn.flood.take(now)) {
         return this.closeConn(conn, CLOSE.rateLimited, "too many messages");
       }
+      const parsed = parseClientFrame(e.data);
+      // A relayed message on a route this socket already knows goes at once
+      // (no KV read, no promise), unless earlier frames still wait.
+      if (conn.pending === 0 && parsed.ok && this.relayNow(conn, parsed.msg)) {
+        return;
+      }
       // One frame at a time per socket: relayed messages keep their order
-      // even though each waits for a KV read of its call record.
-      conn.queue = conn.queue.then(() => this.onFrame(conn, e.data)).catch(
-        (err) => {
-          log("signal.error", { kind: err?.name ?? "Error" });
-          this.closeConn(conn, CLOSE.badFrame, "server error");
-        },
-      );
+      // even when one waits for a KV read of its call record.
+      conn.pending++;
+      conn.queue = conn.queue.then(() => this.onFrame(conn, parsed));
     });
     socket.addEventListener("close", () => this.onClose(conn));
     socket.addEventListener("error", () => this.onClose(conn));
@@ -244,6 +343,8 @@ export class Hub {
     clearInterval(this.ticker);
     await this.sweeper.stop();
     this.calls.close();
+    // Pushes in flight are aborted, not waited out to their timeout.
+    await this.push.close();
     for (const c of [...this.conns]) {
       this.closeConn(c, CLOSE.goingAway, "server shutting down");
     }
@@ -251,6 +352,11 @@ export class Hub {
   }
 
   private publish(topic: string, msg: ServerMessage, exceptDevice?: string) {
+    // A socket's own topic (never with exceptDevice): the message exactly as
+    // that socket gets it, serialised once.
+    if (topic.startsWith(CONN_PREFIX)) {
+      return this.opts.bus.publishText(topic, JSON.stringify(msg), SOLE);
+    }
     const env: Envelope = exceptDevice ? { msg, exceptDevice } : { msg };
     return this.opts.bus.publish(topic, env);
   }
@@ -278,8 +384,8 @@ export class Hub {
     if (conn.closed) return;
     conn.closed = true;
     clearTimeout(conn.helloTimer);
-    this.flood.forget(conn.id);
     this.conns.delete(conn);
+    this.byId.delete(conn.id);
     for (const u of conn.unsubs) u();
     for (const [callId, role] of conn.calls) {
       this.calls.sideLost(callId, role, conn.id).catch(() =>
@@ -314,16 +420,31 @@ export class Hub {
         ).catch(() => {});
       }
       // This socket is alive, so its side of each call is: say so in the
-      // record, where a sweep on any isolate reads it.
+      // record, where a sweep on any isolate reads it. The record written
+      // also confirms (or drops) the socket's route for the call.
       for (const [callId, role] of c.calls) {
-        touchCall(this.opts.kv, callId, role, c.id, now).catch(() => {});
+        touchCall(this.opts.kv, callId, role, c.id, now).then(
+          (rec) => this.confirmRoute(c, callId, role, rec),
+          () => {},
+        );
       }
     }
   }
 
-  private async onFrame(conn: Conn, data: unknown): Promise<void> {
+  /** Handles one queued frame (parsed on arrival); the next waits for it. */
+  private async onFrame(conn: Conn, parsed: ParseResult): Promise<void> {
+    try {
+      await this.handle(conn, parsed);
+    } catch (err) {
+      log("signal.error", { kind: (err as Error)?.name ?? "Error" });
+      this.closeConn(conn, CLOSE.badFrame, "server error");
+    } finally {
+      conn.pending--;
+    }
+  }
+
+  private async handle(conn: Conn, parsed: ParseResult): Promise<void> {
     if (conn.closed) return;
-    const parsed = parseClientFrame(data);
     if (!parsed.ok) return this.closeConn(conn, parsed.close, parsed.reason);
     const msg = parsed.msg;
     if (msg.type === "hello") return await this.hello(conn, msg);
@@ -344,6 +465,8 @@ export class Hub {
       case "resume":
         return await this.resume(conn, msg);
       default:
+        // A frame that waited behind another may find its route known now.
+        if (this.relayNow(conn, msg)) return;
         return await this.inCall(conn, msg);
     }
   }
@@ -371,8 +494,14 @@ export class Hub {
         : `token:${msg.callerToken}`;
     }
     clearTimeout(conn.helloTimer);
-    // Messages of this socket's calls come to it alone, by its own id.
-    this.subscribe(conn, connTopic(conn.id));
+    // Messages of this socket's calls come to it alone, by its own id, as
+    // the JSON text the socket gets.
+    conn.unsubs.push(
+      this.opts.bus.subscribeText(
+        connTopic(conn.id),
+        (json) => this.deliverText(conn, json),
+      ),
+    );
     // Rings and answers may come from any isolate: be subscribed everywhere
     // before being online (devices) or able to ring (callers).
     await this.opts.bus.ready();
@@ -412,11 +541,92 @@ export class Hub {
    */
   private join(conn: Conn, callId: string, role: Role): void {
     conn.calls.set(callId, role);
+    conn.detached.delete(callId);
   }
 
   /** The call ended (or went elsewhere) for this socket: nothing more to keep. */
   private leave(conn: Conn, callId: string): void {
     conn.calls.delete(callId);
+    conn.routes.delete(callId);
+  }
+
+  /**
+   * A heartbeat tick wrote the call record (`rec`, null when this socket no
+   * longer speaks for its side or the call is over): a route that still
+   * matches it is good for another interval; one that does not is dropped,
+   * so the next message reads the record. Never installs a route: a notice
+   * that came after the read, or a route read since, stays as it is.
+   */
+  private confirmRoute(
+    conn: Conn,
+    callId: string,
+    role: Role,
+    rec: CallRecord | null,
+  ): void {
+    const route = conn.routes.get(callId);
+    if (!route) return;
+    const to = rec?.state !== "answered"
+      ? undefined
+      : role === "caller"
+      ? rec.calleeConn
+      : rec.callerConn;
+    if (
+      to && route.role === role && route.topic === connTopic(to) &&
+      conn.calls.get(callId) === role
+    ) route.until = Date.now() + this.routeTtlMs;
+    else conn.routes.delete(callId);
+  }
+
+  /** A notice about one of this socket's calls (see Notice). */
+  private applyNotice(conn: Conn, n: Notice): void {
+    conn.routes.delete(n.callId);
+    if (n.type === "#detach") {
+      conn.calls.delete(n.callId);
+      conn.detached.add(n.callId);
+    }
+  }
+
+  /**
+   * Sends a notice to a socket's hub: at once if the socket is here, else on
+   * its topic; resolves once it is posted (broadcast) or written (kv).
+   */
+  private async notice(
+    connId: string,
+    type: Notice["type"],
+    callId: string,
+  ): Promise<void> {
+    const here = this.byId.get(connId);
+    if (here) return this.applyNotice(here, { type, callId });
+    const n: Notice = { type, callId };
+    await this.opts.bus.publishText(connTopic(connId), JSON.stringify(n), SOLE);
+  }
+
+  /**
+   * Delivery on a socket's own topic: relayed messages go to the socket as
+   * the sender's hub serialised them, unread (unless another socket resumed
+   * one of this socket's calls: then each is checked); notices are applied;
+   * other messages are read for the calls they end, then sent as they are.
+   */
+  private deliverText(conn: Conn, json: string): void {
+    if (conn.closed) return;
+    if (conn.detached.size === 0 && RELAYED_JSON.test(json)) {
+      return conn.sendText(json);
+    }
+    const read = JSON.parse(json);
+    // From a hub of an older version: an envelope, not the message.
+    if (typeof read.type !== "string") return this.deliver(conn, read);
+    const m = read as ServerMessage | Notice;
+    if (m.type === "#detach" || m.type === "#route") {
+      return this.applyNotice(conn, m);
+    }
+    if ("callId" in m && m.callId !== undefined) {
+      if (RELAYED.has(m.type) && conn.detached.has(m.callId)) return;
+      if (
+        m.type === "ended" || m.type === "hangup" ||
+        m.type === "answered-elsewhere"
+      ) this.leave(conn, m.callId);
+    }
+    conn.sendText(json);
   }
 
   /** Bus delivery to one socket: drop the call from its set when it ends. */
@@ -530,20 +740,46 @@ export class Hub {
   }
 
   private async resume(conn: Conn, msg: ClientMessageOf<"resume">) {
-    const r = await this.calls.resume(msg.callId, msg.token, conn.id);
-    const fits = r.ok &&
-      (r.role === "caller"
-        ? conn.role === "caller"
-        : conn.role === "device" && conn.identity.handle === r.handle);
-    if (!r.ok || !fits) {
-      return conn.send({
+    const refuse = () =>
+      conn.send({
         type: "error",
         code: "bad_resume",
         message: "That call cannot be resumed from here.",
         callId: msg.callId,
       });
+    // Which side the token opens, and whether this socket may be that side,
+    // before anything changes.
+    const before = await getCall(this.opts.kv, msg.callId);
+    if (!before) return refuse();
+    const hash = await sha256Hex(msg.token);
+    const side: Role | null = hash === before.callerResume
+      ? "caller"
+      : hash === before.calleeResume
+      ? "callee"
+      : null;
+    const fits = side === "caller"
+      ? conn.role === "caller"
+      : side === "callee" && conn.role === "device" &&
+        conn.identity.handle === before.calleeHandle;
+    if (!side || !fits) return refuse();
+    // The socket that spoke for this side stops first, before the record
+    // names this one: from here on nothing relayed reaches it, and what it
+    // sends is dropped (refused with 4003 once the record moves on).
+    const old = side === "caller" ? before.callerConn : before.calleeConn;
+    if (before.state !== "ended" && old && old !== conn.id) {
+      await this.notice(old, "#detach", msg.callId);
     }
-    if (r.state !== "ended") this.join(conn, msg.callId, r.role);
+    const r = await this.calls.resume(msg.callId, msg.token, conn.id);
+    if (!r.ok) return refuse();
+    if (r.state !== "ended") {
+      this.join(conn, msg.callId, r.role);
+      // The other side's route still names the old socket: it reads the
+      // record again (read after the resume, so a side that moved meanwhile
+      // is the one told).
+      const now = await getCall(this.opts.kv, msg.callId);
+      const other = r.role === "caller" ? now?.calleeConn : now?.callerConn;
+      if (other) await this.notice(other, "#route", msg.callId);
+    }
     conn.send({ type: "resumed", callId: msg.callId, state: r.state });
   }
 
@@ -551,6 +787,7 @@ export class Hub {
    * Messages inside a call. The call record says who the caller's and the
    * callee's connections are; a socket that is neither is closed, whatever
    * it believes, and a message goes only to the connection the record names.
+   * (A relayed message whose route is known skips this read: relayNow.)
    */
   private async inCall(
     conn: Conn,
@@ -567,6 +804,9 @@ export class Hub {
     if (!rec || !role) {
       return this.closeConn(conn, CLOSE.forbidden, "not your call");
     }
+    // Another socket is resuming this side: until the record names it (or
+    // if that resume failed), this socket's messages are dropped.
+    if (conn.detached.has(msg.callId)) return;
     if (!SENDERS[msg.type].includes(role)) {
       return this.closeConn(
         conn,
@@ -598,8 +838,51 @@ export class Hub {
         callId: msg.callId,
       });
     }
-    // offer, answer, candidate, ice-restart, verify: relayed as they are.
-    await this.publish(connTopic(to), relayed(msg));
+    // offer, answer, candidate, ice-restart, verify: relayed as they are,
+    // and the route kept while this socket speaks for the call.
+    const route: Route = {
+      role,
+      topic: connTopic(to),
+      until: Date.now() + this.routeTtlMs,
+    };
+    if (conn.calls.get(msg.callId) === role) {
+      conn.routes.set(msg.callId, route);
+    }
+    await this.relay(route, msg);
+  }
+
+  /**
+   * The hot path: a relayed message for a call whose route this socket
+   * knows goes without a KV read. False when the slow path must decide (no
+   * route, an expired one, a sender the route does not allow, another type).
+   */
+  private relayNow(conn: Conn, msg: ClientMessage): boolean {
+    if (!isRelayed(msg)) return false;
+    const route = conn.routes.get(msg.callId);
+    if (
+      !route || route.until <= conn.lastSeen ||
+      !SENDERS[msg.type].includes(route.role)
+    ) return false;
+    const sent = this.relay(route, msg);
+    if (sent !== RESOLVED) {
+      sent.catch((err) => {
+        log("signal.error", { kind: (err as Error)?.name ?? "Error" });
+        this.closeConn(conn, CLOSE.badFrame, "server error");
+      });
+    }
+    return true;
+  }
+
+  /** Publishes the relayed copy, serialised once, to the other side's socket. */
+  private relay(
+    route: Route,
+    msg: ClientMessageOf<RelayedType>,
+  ): Promise<void> {
+    return this.opts.bus.publishText(
+      route.topic,
+      JSON.stringify(relayed(msg)),
+      SOLE,
+    );
   }
 }
 

@@ -4,6 +4,7 @@
  * frame against them; islands import only the types.
  */
 import { z } from "zod";
+import { utf8Fits } from "./bus.ts";
 
 export const SUBPROTOCOL = "reach-signal.v1";
 
@@ -169,7 +170,16 @@ export type ParseResult =
   | { ok: true; msg: ClientMessage }
   | { ok: false; close: number; reason: string };
 
-/** Validates one text frame: size, JSON, schema. Never echoes the body. */
+/**
+ * Validates one text frame: size, JSON, schema. Never echoes the body.
+ *
+ * The size check counts no bytes when the length decides (UTF-8 is 1 to 3
+ * bytes per UTF-16 unit). The hot relayed types (`candidate`, `offer`,
+ * `answer`) go through {@link fastRelayed}, which accepts a subset of what
+ * the zod schema accepts and returns exactly what zod would; anything it
+ * does not accept is left to zod, which stays the contract
+ * (tests/ws/relay_fast_path_test.ts checks the two agree on a fuzzed corpus).
+ */
 export function parseClientFrame(data: unknown): ParseResult {
   if (typeof data !== "string") {
     return {
@@ -178,7 +188,7 @@ export function parseClientFrame(data: unknown): ParseResult {
       reason: "binary frames are not accepted",
     };
   }
-  if (data.length > MAX_FRAME_BYTES || utf8Length(data) > MAX_FRAME_BYTES) {
+  if (!utf8Fits(data, MAX_FRAME_BYTES)) {
     return {
       ok: false,
       close: CLOSE.tooLarge,
@@ -191,6 +201,8 @@ export function parseClientFrame(data: unknown): ParseResult {
   } catch {
     return { ok: false, close: CLOSE.badFrame, reason: "frame is not JSON" };
   }
+  const fast = fastRelayed(raw);
+  if (fast) return { ok: true, msg: fast };
   const parsed = ClientMessage.safeParse(raw);
   if (!parsed.success) {
     const type = typeof (raw as { type?: unknown })?.type === "string"
@@ -205,6 +217,96 @@ export function parseClientFrame(data: unknown): ParseResult {
   return { ok: true, msg: parsed.data };
 }
 
-function utf8Length(s: string): number {
-  return new TextEncoder().encode(s).length;
+const UUID = z.regexes.uuid();
+
+type Relayed = ClientMessageOf<"candidate" | "offer" | "answer">;
+type CandidateInit = Extract<Relayed, { type: "candidate" }>["candidate"];
+
+/**
+ * The hand-written twin of the zod schema for `candidate`, `offer` and
+ * `answer`, for the relay's hot path: the same message zod would return
+ * (fields in the schema's order, optional fields only when present), or
+ * null when it is not one it vouches for, in which case zod decides. It
+ * never accepts what zod refuses: every check below is one of the schema's,
+ * and anything unusual (an unknown key, a wrong type) is left to zod.
+ */
+export function fastRelayed(raw: unknown): Relayed | null {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return null;
+  }
+  const o = raw as Record<string, unknown>;
+  const type = o.type;
+  if (type !== "candidate" && type !== "offer" && type !== "answer") {
+    return null;
+  }
+  const body = type === "candidate" ? "candidate" : "sdp";
+  for (const k in o) {
+    if (k !== "type" && k !== "callId" && k !== body) return null;
+  }
+  const callId = o.callId;
+  if (typeof callId !== "string" || !UUID.test(callId)) return null;
+  if (type !== "candidate") {
+    const sdp = o.sdp;
+    if (
+      typeof sdp !== "string" || sdp.length < 1 || !within(sdp, MAX_SDP_CHARS)
+    ) return null;
+    return { type, callId, sdp };
+  }
+  const c = o.candidate;
+  if (c === null) return { type, callId, candidate: null };
+  if (typeof c !== "object" || Array.isArray(c)) return null;
+  const ci = c as Record<string, unknown>;
+  let has = 0;
+  for (const k in ci) {
+    if (k === "candidate") has |= 1;
+    else if (k === "sdpMid") has |= 2;
+    else if (k === "sdpMLineIndex") has |= 4;
+    else if (k === "usernameFragment") has |= 8;
+    else return null;
+  }
+  const text = ci.candidate;
+  if (typeof text !== "string" || !within(text, MAX_CANDIDATE_CHARS)) {
+    return null;
+  }
+  const out: NonNullable<CandidateInit> = { candidate: text };
+  if (has & 2) {
+    const v = ci.sdpMid;
+    if (v !== null && (typeof v !== "string" || !within(v, 32))) return null;
+    out.sdpMid = v;
+  }
+  if (has & 4) {
+    const v = ci.sdpMLineIndex;
+    if (
+      v !== null &&
+      (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 64)
+    ) return null;
+    out.sdpMLineIndex = v;
+  }
+  if (has & 8) {
+    const v = ci.usernameFragment;
+    if (v !== null && (typeof v !== "string" || !within(v, 256))) return null;
+    out.usernameFragment = v;
+  }
+  return { type, callId, candidate: out };
+}
+
+/**
+ * zod's `.max()` for strings: at most `max` code points (a surrogate pair
+ * counts once), counted only when the UTF-16 length cannot decide.
+ */
+function within(s: string, max: number): boolean {
+  const units = s.length;
+  if (units <= max) return true;
+  if (units > max * 2) return false;
+  let n = units;
+  for (let i = 0; i < units - 1; i++) {
+    if (
+      (s.charCodeAt(i) & 0xfc00) === 0xd800 &&
+      (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+    ) {
+      n--;
+      i++;
+    }
+  }
+  return n <= max;
 }

@@ -20,9 +20,15 @@ async function dev(
 
   const manifest = (await import(new URL(`file://${genPath}`).href))
     .default as Manifest;
-  const { outDir } = resolveConfig(manifest, config).build;
+  const resolved = resolveConfig(manifest, config);
+  const { outDir } = resolved.build;
   const started = performance.now();
-  const snap = await build({ manifest, baseDir, outDir });
+  const snap = await build({
+    manifest,
+    baseDir,
+    outDir,
+    staticDir: resolved.staticDir,
+  });
   const ms = Math.round(performance.now() - started);
   console.log(
     `[fresh] built ${

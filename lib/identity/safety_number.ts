@@ -1,3 +1,5 @@
+import { base58 } from "@scure/base";
+
 /**
  * A safety number: a readable digest of a handle's wallet key that two
  * people can compare out of band (read aloud, or side by side). If both see
@@ -26,4 +28,29 @@ export async function safetyNumber(
     groups.push(String((n / 100000n) % 100000n).padStart(5, "0"));
   }
   return groups.join(" ");
+}
+
+const memo = new Map<string, Promise<string>>();
+const MEMO_MAX = 1000;
+
+/**
+ * {@link safetyNumber} of a base58 wallet key, as `/@handle` shows it on
+ * every view: a pure function of its inputs, so computed once per (handle,
+ * key) and kept (the last {@link MEMO_MAX} of them).
+ */
+export function safetyNumberOfWallet(
+  handle: string,
+  walletPubkey: string,
+): Promise<string> {
+  const id = `${handle}\0${walletPubkey}`;
+  let out = memo.get(id);
+  if (!out) {
+    out = Promise.resolve().then(() =>
+      safetyNumber(handle, base58.decode(walletPubkey))
+    );
+    out.catch(() => memo.delete(id));
+    if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value!);
+    memo.set(id, out);
+  }
+  return out;
 }

@@ -1,7 +1,9 @@
 /**
  * Opt-in phone binding, end to end on the server: normalise the number, send
  * a one-time code through the configured SMS provider, check it, then store
- * the number only as a lookup hash plus ciphertext (lib/store/phones.ts).
+ * the number only as a lookup hash plus ciphertext (lib/store/phones.ts),
+ * and, while its owner lets it be found, as a contact-discovery directory
+ * entry only the number's holders can open (lib/phone/DISCOVERY.md).
  * Nothing here logs or returns a number in clear, except the owner's own
  * masked view.
  */
@@ -27,7 +29,7 @@ import { type SmsSender, smsSenderFor } from "./sms.ts";
 
 type PhoneConfig = Pick<
   Config,
-  "sms" | "hmacKey" | "dataKeys" | "phonePeppers" | "limits"
+  "sms" | "hmacKey" | "dataKeys" | "phonePeppers" | "discoveryKeys" | "limits"
 >;
 
 const senders = new WeakMap<object, SmsSender | null>();
@@ -193,7 +195,9 @@ export async function discoverable(
   handle: string,
   on: boolean,
 ): Promise<Result<PhoneView, "no_phone">> {
-  if (!(await setDiscoverable(kv, handle, on))) return fail("no_phone");
+  if (!(await setDiscoverable(kv, config, handle, on))) {
+    return fail("no_phone");
+  }
   const view = await getPhoneView(kv, config, handle);
   return view ? ok(view) : fail("no_phone");
 }

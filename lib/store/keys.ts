@@ -65,6 +65,26 @@ export const keys = {
    */
   phoneOtp: (handle: string, phoneHash: string) =>
     ["phone_otp", handle, phoneHash] as const,
+  /**
+   * (discovery key id, tag, handle) -> the sealed handle (Uint8Array): the
+   * contact-discovery directory entry of a bound, findable number
+   * (lib/store/discovery.ts, lib/phone/DISCOVERY.md). Written and deleted in
+   * the same atomic as its PhoneRecord, which points at it (`dir`).
+   */
+  discoveryEntry: (kid: string, tag: Uint8Array, handle: string) =>
+    ["discovery_entry", kid, tag, handle] as const,
+  discoveryEntries: (kid: string) => ["discovery_entry", kid] as const,
+  /** The first entry key whose tag starts with `byte` or more (range reads). */
+  discoveryEntriesFrom: (kid: string, byte: number) =>
+    ["discovery_entry", kid, Uint8Array.of(byte)] as const,
+  /** KvU64: entries under a key id; summed (+1/-1) in each entry's atomic. */
+  discoveryCount: (kid: string) => ["discovery_count", kid] as const,
+  /**
+   * KvU64: changes to entries whose tag starts with `byte`, summed in each
+   * entry's atomic; a directory chunk's ETag is the sum over its bytes.
+   */
+  discoveryRev: (kid: string, byte: number) =>
+    ["discovery_rev", kid, byte] as const,
   /** The handle Bloom filter's pointer: BloomMeta (lib/store/bloom.ts). */
   bloomMeta: () => ["bloom_meta"] as const,
   /** One block of a filter generation's bits: Uint8Array of at most 8 KiB. */
@@ -141,4 +161,22 @@ export const keys = {
   busInboxPrefix: (instanceId: string) => ["bus_inbox", instanceId] as const,
   /** An instance's inbox head: the key its watch wakes on. */
   busHead: (instanceId: string) => ["bus_head", instanceId] as const,
+  /**
+   * (handle, id) -> PushSubRecord (lib/store/push_subs.ts): a browser's Web
+   * Push subscription, its endpoint and keys sealed with AES-256-GCM (the
+   * handle and id as associated data). Kept until its owner removes it or
+   * the push service says it is gone (404/410).
+   */
+  pushSub: (handle: string, id: string) => ["push_sub", handle, id] as const,
+  pushSubPrefix: (handle: string) => ["push_sub", handle] as const,
+  /** Every PushSubRecord (key rotation walks this prefix). */
+  pushSubAll: () => ["push_sub"] as const,
+  /**
+   * HMAC-SHA-256 of a subscription's endpoint (hex) -> { handle, id }: one
+   * endpoint belongs to one subscription of one handle. Written and deleted
+   * in the same atomic as its record.
+   */
+  pushEndpoint: (hash: string) => ["push_endpoint", hash] as const,
+  /** Handle -> a marker every add/remove of a subscription rewrites (the cap's check). */
+  pushSubRev: (handle: string) => ["push_sub_rev", handle] as const,
 };

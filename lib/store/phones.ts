@@ -10,6 +10,11 @@
  *   people who have the number find the handle), `boundAt` (ms).
  * - `["phone_hmac", hmac]` -> handle: the lookup index, written and deleted
  *   in the same atomic as its record, with versionstamp checks on both.
+ * - A findable record's contact-discovery directory entry
+ *   (lib/store/discovery.ts), pointed at by the record's `dir`: written
+ *   and deleted in the same atomics as the record (bind, unbind, the
+ *   findable switch, key rotation), so the directory never names a number
+ *   that is unbound or hidden.
  *
  * During a pepper rotation a record's index key may be under an older pepper
  * until `deno task rotate-keys` (lib/store/rotation.ts) moves it, so binding
@@ -24,6 +29,12 @@ import {
   sealString,
 } from "../crypto/envelope.ts";
 import { isE164, type Pepper, phoneHmac } from "../crypto/phone_hash.ts";
+import {
+  type DirectoryPointer,
+  makeEntry,
+  type NewEntry,
+  replaceEntry,
+} from "./discovery.ts";
 import { keys } from "./keys.ts";
 
 export interface PhoneRecord {
@@ -34,10 +45,18 @@ export interface PhoneRecord {
   enc: Envelope;
   discoverable: boolean;
   boundAt: number;
+  /**
+   * The record's directory entry, under the discovery key `dir.kid`:
+   * present exactly when the entry exists (only while `discoverable`).
+   */
+  dir?: DirectoryPointer;
 }
 
 /** The secrets phone records need: `Config` itself will do. */
-export type PhoneSecrets = Pick<Config, "dataKeys" | "phonePeppers">;
+export type PhoneSecrets = Pick<
+  Config,
+  "dataKeys" | "phonePeppers" | "discoveryKeys"
+>;
 
 export type BindResult = { ok: true } | { ok: false; code: "number_taken" };
 
@@ -62,7 +81,9 @@ async function hashesUnder(
  * previous number, whose index key goes in the same atomic. A number another
  * handle holds, under any pepper of the ring, is refused with
  * `number_taken`, which does not say who holds it. Rebinding the same number
- * keeps its discoverable setting; a new number starts not discoverable.
+ * keeps its discoverable setting (and its directory entry, remade under the
+ * newest discovery key if need be); a new number starts not discoverable,
+ * and the previous number's entry goes in the same atomic.
  */
 export async function bindPhone(
   kv: Deno.Kv,
@@ -75,6 +96,8 @@ export async function bindPhone(
   const hashes = await hashesUnder(secrets.phonePeppers, e164);
   const newest = hashes[0];
   const enc = await sealString(secrets.dataKeys, e164, handle);
+  const seed = secrets.discoveryKeys[0];
+  let made: NewEntry | undefined;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const [rec, ...index] = await kv.getMany<[PhoneRecord, ...string[]]>([
       keys.phone(handle),
@@ -95,12 +118,19 @@ export async function bindPhone(
     }
     // This number indexed to this handle under an older pepper.
     for (const e of index.slice(1)) if (e.value === handle) op.delete(e.key);
+    const findable = sameNumber && old.discoverable;
+    let dir = findable && old.dir?.kid === seed.kid ? old.dir : undefined;
+    if (!dir && (findable || old?.dir)) {
+      if (findable) made ??= await makeEntry(seed, e164, handle);
+      dir = replaceEntry(op, handle, old?.dir, findable ? made! : null);
+    }
     const record: PhoneRecord = {
       hmac: newest.hmac,
       pepperKid: newest.kid,
       enc,
-      discoverable: sameNumber ? old.discoverable : false,
+      discoverable: findable,
       boundAt: now,
+      ...(dir ? { dir } : {}),
     };
     op.set(keys.phone(handle), record);
     op.set(keys.phoneHmac(newest.hmac), handle);
@@ -120,24 +150,45 @@ export async function unbindPhone(
     const index = await kv.get<string>(keys.phoneHmac(rec.value.hmac));
     const op = kv.atomic().check(rec).check(index).delete(rec.key);
     if (index.value === handle) op.delete(index.key);
+    replaceEntry(op, handle, rec.value.dir, null);
     if ((await op.commit()).ok) return true;
   }
   throw new Error("phone unbinding kept conflicting");
 }
 
-/** Turns discoverability on or off; false when the handle has no number. */
+/**
+ * Turns discoverability on or off, with the directory entry in the same
+ * atomic; false when the handle has no number. Turning it on again also
+ * remakes an entry that is missing or under an older discovery key.
+ */
 export async function setDiscoverable(
   kv: Deno.Kv,
+  secrets: PhoneSecrets,
   handle: string,
   on: boolean,
 ): Promise<boolean> {
+  const seed = secrets.discoveryKeys[0];
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const rec = await kv.get<PhoneRecord>(keys.phone(handle));
     if (!rec.value) return false;
-    if (rec.value.discoverable === on) return true;
-    const res = await kv.atomic().check(rec)
-      .set(rec.key, { ...rec.value, discoverable: on })
-      .commit();
+    const { dir: old, ...rest } = rec.value;
+    const done = on
+      ? rest.discoverable && old?.kid === seed.kid
+      : !rest.discoverable && !old;
+    if (done) return true;
+    const op = kv.atomic().check(rec);
+    let dir: DirectoryPointer | undefined;
+    if (on && old?.kid === seed.kid) dir = old;
+    else if (on) {
+      const e164 = await openString(secrets.dataKeys, rest.enc, handle);
+      dir = replaceEntry(op, handle, old, await makeEntry(seed, e164, handle));
+    } else replaceEntry(op, handle, old, null);
+    const next: PhoneRecord = {
+      ...rest,
+      discoverable: on,
+      ...(dir ? { dir } : {}),
+    };
+    const res = await op.set(rec.key, next).commit();
     if (res.ok) return true;
   }
   throw new Error("phone update kept conflicting");
@@ -208,11 +259,13 @@ async function getManyBatched<T>(
 
 /**
  * Which of these E.164 numbers belong to a handle whose owner made the
- * number discoverable: a Map e164 -> handle. Numbers not bound, bound but
- * not discoverable, or not E.164 are simply absent. Each number is hashed
- * under every pepper (newest first), so lookups keep working while a pepper
- * rotation is under way; an index hit counts only when the handle's record
- * still carries that same hash.
+ * number discoverable: a Map e164 -> handle. No route answers with it any
+ * more (discovery is the OPRF directory, lib/phone/DISCOVERY.md: a server
+ * that looks numbers up learns them); tests use it to check the index.
+ * Numbers not bound, bound but not discoverable, or not E.164 are simply
+ * absent. Each number is hashed under every pepper (newest first), so
+ * lookups keep working while a pepper rotation is under way; an index hit
+ * counts only when the handle's record still carries that same hash.
  */
 export async function lookupDiscoverable(
   kv: Deno.Kv,

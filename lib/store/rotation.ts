@@ -2,7 +2,10 @@
  * Key rotation for phone records (`deno task rotate-keys`): reseals every
  * `["phone", handle]` record whose envelope is not under the newest data key,
  * and rehashes under the newest pepper every record whose `pepperKid` is not
- * the newest, moving its `["phone_hmac", …]` index key.
+ * the newest, moving its `["phone_hmac", …]` index key. A findable record's
+ * contact-discovery directory entry is remade under the newest discovery key
+ * (REACH_DISCOVERY_KEYS; lib/store/discovery.ts) in the same atomic: the
+ * server opens the number to do so, as the OPRF output needs it.
  *
  * Each record changes in its own atomic, checked against the record and both
  * index keys as read, so an interruption (abort, crash, deploy) leaves every
@@ -17,6 +20,7 @@
  */
 import { EnvelopeError, openString, sealString } from "../crypto/envelope.ts";
 import { phoneHmac } from "../crypto/phone_hash.ts";
+import { makeEntry, replaceEntry } from "./discovery.ts";
 import { keys } from "./keys.ts";
 import type { PhoneRecord, PhoneSecrets } from "./phones.ts";
 
@@ -27,7 +31,12 @@ export interface RotationProgress {
   scanned: number;
   reEncrypted: number;
   reHashed: number;
-  /** Already under the newest key and pepper. */
+  /**
+   * Directory entries remade under the newest discovery key (or removed
+   * from a record that is not findable).
+   */
+  rebuilt: number;
+  /** Already under the newest key, pepper and discovery key. */
   current: number;
   /** Could not be opened: its data key is not in the ring, or tampered. */
   failed: number;
@@ -43,6 +52,7 @@ export interface RotationResult extends RotationProgress {
   aborted: boolean;
   dataKid: string;
   pepperKid: string;
+  discoveryKid: string;
   ms: number;
 }
 
@@ -58,7 +68,12 @@ export interface RotationOptions {
 const ATTEMPTS = 8;
 
 type Outcome =
-  | { kind: "rotated"; reEncrypted: boolean; reHashed: boolean }
+  | {
+    kind: "rotated";
+    reEncrypted: boolean;
+    reHashed: boolean;
+    rebuilt: boolean;
+  }
   | { kind: "current" | "gone" | "failed" | "conflict" };
 
 async function rotateOne(
@@ -68,6 +83,7 @@ async function rotateOne(
 ): Promise<Outcome> {
   const dataKey = secrets.dataKeys[0];
   const pepper = secrets.phonePeppers[0];
+  const seed = secrets.discoveryKeys[0];
   const handle = first.key[1] as string;
   let entry: Deno.KvEntryMaybe<PhoneRecord> = first;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
@@ -75,7 +91,10 @@ async function rotateOne(
     if (!rec) return { kind: "gone" };
     const reEncrypted = rec.enc.kid !== dataKey.kid;
     const reHashed = rec.pepperKid !== pepper.kid;
-    if (!reEncrypted && !reHashed) return { kind: "current" };
+    const rebuilt = rec.discoverable
+      ? rec.dir?.kid !== seed.kid
+      : rec.dir !== undefined;
+    if (!reEncrypted && !reHashed && !rebuilt) return { kind: "current" };
     let e164: string;
     try {
       e164 = await openString(secrets.dataKeys, rec.enc, handle);
@@ -88,6 +107,14 @@ async function rotateOne(
       next.enc = await sealString(secrets.dataKeys, e164, handle);
     }
     const op = kv.atomic().check(entry);
+    if (rebuilt) {
+      const made = rec.discoverable
+        ? await makeEntry(seed, e164, handle)
+        : null;
+      const dir = replaceEntry(op, handle, rec.dir, made);
+      if (dir) next.dir = dir;
+      else delete next.dir;
+    }
     if (reHashed) {
       const hmac = await phoneHmac(pepper, e164);
       const [oldIndex, newIndex] = await kv.getMany<[string, string]>([
@@ -107,7 +134,7 @@ async function rotateOne(
     }
     op.set(entry.key, next);
     if ((await op.commit()).ok) {
-      return { kind: "rotated", reEncrypted, reHashed };
+      return { kind: "rotated", reEncrypted, reHashed, rebuilt };
     }
     entry = await kv.get<PhoneRecord>(entry.key);
   }
@@ -133,14 +160,20 @@ export async function rotateKeys(
 ): Promise<RotationResult> {
   const started = performance.now();
   const batchSize = Math.max(1, Math.min(1000, opts.batchSize ?? 100));
-  if (!secrets.dataKeys[0] || !secrets.phonePeppers[0]) {
-    throw new TypeError("the data keyring and the pepper ring need a key each");
+  if (
+    !secrets.dataKeys[0] || !secrets.phonePeppers[0] ||
+    !secrets.discoveryKeys[0]
+  ) {
+    throw new TypeError(
+      "the data keyring, the pepper ring and the discovery keyring need a key each",
+    );
   }
   const p: RotationProgress = {
     total: await countRecords(kv, batchSize),
     scanned: 0,
     reEncrypted: 0,
     reHashed: 0,
+    rebuilt: 0,
     current: 0,
     failed: 0,
     conflicts: 0,
@@ -159,6 +192,7 @@ export async function rotateKeys(
     if (out.kind === "rotated") {
       if (out.reEncrypted) p.reEncrypted++;
       if (out.reHashed) p.reHashed++;
+      if (out.rebuilt) p.rebuilt++;
     } else if (out.kind === "current") p.current++;
     else if (out.kind === "failed") p.failed++;
     else if (out.kind === "conflict") p.conflicts++;
@@ -169,6 +203,7 @@ export async function rotateKeys(
     aborted,
     dataKid: secrets.dataKeys[0].kid,
     pepperKid: secrets.phonePeppers[0].kid,
+    discoveryKid: secrets.discoveryKeys[0].kid,
     ms: performance.now() - started,
   };
 }

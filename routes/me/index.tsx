@@ -2,6 +2,7 @@ import type { Handlers, PageProps, RouteConfig } from "$fresh/server.ts";
 import { Head } from "$fresh/runtime.ts";
 import ClaimHandle from "../../islands/ClaimHandle.tsx";
 import ProfileEditor from "../../islands/ProfileEditor.tsx";
+import PushDevices from "../../islands/PushDevices.tsx";
 import Receiver from "../../islands/Receiver.tsx";
 import VoicemailInbox from "../../islands/VoicemailInbox.tsx";
 import FindByPhone from "../../islands/FindByPhone.tsx";
@@ -22,7 +23,11 @@ interface Data {
   phone: { masked: string; discoverable: boolean } | null;
   phoneAvailable: boolean;
   recentCalls: RecentCalls | null;
+  /** /me?answer=<callId>: the call a push notification's Answer opened. */
+  answer: string | null;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const handler: Handlers<Data, State> = {
   async GET(_req, ctx) {
@@ -40,7 +45,14 @@ export const handler: Handlers<Data, State> = {
         ctx.url.searchParams.get("before"),
       )
       : null;
-    return ctx.render({ profile, phone, phoneAvailable, recentCalls }, {
+    const answer = ctx.url.searchParams.get("answer");
+    return ctx.render({
+      profile,
+      phone,
+      phoneAvailable,
+      recentCalls,
+      answer: answer && UUID.test(answer) ? answer : null,
+    }, {
       headers: { "cache-control": "no-store" },
     });
   },
@@ -79,7 +91,13 @@ export default function Me({ data, state }: PageProps<Data, State>) {
             <a href={`/@${profile.handle}`}>/@{profile.handle}</a>
           </p>
           <h2>Calls</h2>
-          <Receiver handle={profile.handle} wallet={profile.walletPubkey} />
+          <Receiver
+            handle={profile.handle}
+            wallet={profile.walletPubkey}
+            answer={data.answer}
+          />
+          <h3>Ring anywhere</h3>
+          <PushDevices />
           <h2 id="recent-calls">Recent calls</h2>
           {data.recentCalls && <CallHistory {...data.recentCalls} />}
           <h2>Voicemail</h2>

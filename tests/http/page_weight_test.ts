@@ -22,6 +22,27 @@ Deno.test("page weight: /@handle loads at most 20 KB of gzipped JavaScript", asy
     weight.initialGzip <= BUDGET,
     `/@handle loads ${weight.initialGzip} bytes of gzipped JS, over ${BUDGET}`,
   );
+  // What the server actually sends a browser that accepts brotli: every file
+  // that loads with the page, precompressed, within the same budget.
+  let brotli = 0;
+  for (const f of weight.files.filter((f) => !f.lazy)) {
+    const res = await c.request(f.url, {
+      headers: { "accept-encoding": "gzip, deflate, br" },
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    assert.equal(res.headers.get("content-length"), String(body.length));
+    if (f.bytes >= 512) {
+      assert.equal(res.headers.get("content-encoding"), "br", f.url);
+      assert.equal(res.headers.get("vary"), "Accept-Encoding", f.url);
+      assert.ok(body.length < f.gzip, `${f.url}: brotli beats gzip -6`);
+    }
+    brotli += body.length;
+  }
+  assert.ok(
+    brotli <= BUDGET,
+    `/@handle loads ${brotli} bytes of brotli-coded JS, over ${BUDGET}`,
+  );
+  assert.ok(brotli < weight.initialGzip, "brotli is smaller than gzip");
   // The voicemail recorder and sealing code come only when a voicemail is left.
   const lazy = weight.files.filter((f) => f.lazy).map((f) => f.url);
   assert.ok(

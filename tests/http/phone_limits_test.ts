@@ -1,13 +1,11 @@
 /**
- * Limits on phone verification codes and contact discovery, end to end
- * through the real handler: counted in KV per client address (via a trusted
- * proxy header here, to stand for several clients), per handle or per
- * (handle, number), and globally.
+ * Limits on phone verification codes, end to end through the real handler:
+ * counted in KV per client address (via a trusted proxy header here, to
+ * stand for several clients), per (handle, number), and per number by all
+ * handles together. Contact discovery's limits: tests/http/discovery_test.ts.
  */
 import assert from "node:assert/strict";
-import { addressSubject } from "../../lib/client_address.ts";
 import { LIMITS } from "../../lib/limits.ts";
-import { rateCount } from "../../lib/store/rate.ts";
 import { type TestApp, testApp, type TestClient } from "../_helpers/app.ts";
 import { inOneWindow } from "../_helpers/limit_window.ts";
 import { newWallet } from "../_helpers/wallet.ts";
@@ -116,98 +114,4 @@ Deno.test("phone codes: one address may ask for so many codes an hour; another a
         /from your network/,
       );
     }));
-});
-
-/** 250 distinct, valid numbers. */
-const numbers = (from: number, n = 250) =>
-  Array.from(
-    { length: n },
-    (_, i) => `+4479110${String(from + i).padStart(5, "0")}`,
-  );
-
-const discover = (c: TestClient, phones: string[]) =>
-  c.json("/api/discover", { method: "POST", body: { phones } });
-
-Deno.test("discovery: a session without a handle is refused, and so is no session", async () => {
-  await using app = await testApp();
-  const anon = await discover(app.client(), ["+447911123456"]);
-  assert.equal(anon.status, 401);
-  const noHandle = await person(app, null);
-  const r = await discover(noHandle, ["+447911123456"]);
-  assert.equal(r.status, 409);
-  assert.equal(r.body.error, "no_handle");
-  assert.match(String(r.body.message), /Claim a handle/);
-  const withHandle = await person(app, "finder_1");
-  assert.equal((await discover(withHandle, ["+447911123456"])).status, 200);
-});
-
-Deno.test("discovery: five fresh handles from one address share its budget of numbers", async () => {
-  await inOneWindow(HOUR, async () => {
-    await using app = await testApp({
-      ...PROXY,
-      REACH_LIMIT_DISCOVERY_PER_ADDRESS: "1000",
-    });
-    const fresh = [];
-    for (let i = 0; i < 5; i++) fresh.push(await person(app, `fresh_${i}`));
-    for (let i = 0; i < 4; i++) {
-      assert.equal((await discover(fresh[i], numbers(i * 250))).status, 200);
-    }
-    const subject = await addressSubject(app.config, "198.51.100.1");
-    const windowMs = LIMITS.discoveryPerAddress.windowMs;
-    assert.equal(
-      await rateCount(app.kv, "discoveryPerAddress", subject, windowMs),
-      1000,
-      "one per number asked, in KV",
-    );
-    assertRateLimited(
-      await discover(fresh[4], numbers(1000)),
-      /numbers looked up from your network \(at most 1000 an hour\)/,
-    );
-    assertRateLimited(await discover(fresh[4], ["+447911123456"]), /network/);
-    assert.equal(
-      await rateCount(app.kv, "discoveryPerAddress", subject, windowMs),
-      1000,
-      "refused requests are not counted",
-    );
-    // A handle elsewhere has its own address budget.
-    const elsewhere = await person(app, "elsewhere", "198.51.100.2");
-    assert.equal((await discover(elsewhere, numbers(1000))).status, 200);
-  });
-});
-
-Deno.test("discovery: a handle's budget follows it to any address; the global cap counts everyone", async () => {
-  await inOneWindow(HOUR, async () => {
-    await using app = await testApp({
-      ...PROXY,
-      REACH_LIMIT_DISCOVERY_PER_HANDLE: "5",
-    });
-    const a = await person(app, "roamer");
-    assert.equal((await discover(a, numbers(0, 5))).status, 200);
-    assertRateLimited(
-      await discover(a, numbers(5, 1)),
-      /Your handle has looked up too many numbers \(at most 5 an hour\)/,
-    );
-    // The same session from another network: still the same handle.
-    const moved = app.client({ headers: { "x-forwarded-for": "192.0.2.80" } });
-    moved.cookies = a.cookies;
-    assert.equal((await discover(moved, numbers(5, 1))).status, 429);
-    // A request larger than the limit can never pass: it says so.
-    const big = await discover(await person(app, "big_asker"), numbers(0, 6));
-    assert.equal(big.status, 429);
-    assert.match(String(big.body.message), /ask about fewer/);
-  });
-  await inOneWindow(HOUR, async () => {
-    await using app = await testApp({
-      ...PROXY,
-      REACH_LIMIT_DISCOVERY_GLOBAL: "7",
-    });
-    const one = await person(app, "global_1", "198.51.100.11");
-    const two = await person(app, "global_2", "198.51.100.12");
-    assert.equal((await discover(one, numbers(0, 5))).status, 200);
-    assertRateLimited(
-      await discover(two, numbers(5, 3)),
-      /for everyone together/,
-    );
-    assert.equal((await discover(two, numbers(5, 2))).status, 200);
-  });
 });

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import { findByPhone } from "../../lib/client/discovery.ts";
+import { memoryStore } from "../../lib/client/oprf_cache.ts";
 import { loadConfig, setConfig } from "../../lib/config.ts";
 import { setLogSink } from "../../lib/log.ts";
 import { owner, TEST_ENV, testApp, type TestClient } from "../_helpers/app.ts";
-import { inOneWindow } from "../_helpers/limit_window.ts";
-import { newWallet } from "../_helpers/wallet.ts";
+import { through } from "../_helpers/discovery.ts";
 
 /** Collects what the development SMS provider prints (the code's only way out). */
 function captureConsole(): { lines: string[]; restore(): void } {
@@ -80,28 +81,26 @@ Deno.test("phone: bind with a code, stay hidden until opted in, then be found; u
     );
 
     const bob = await owner(app, "bob_finder");
-    const ask = {
-      method: "POST",
-      body: { phones: ["+44 7911 123456", "+33 6 12 34 56 78", "nonsense"] },
-    };
-    assert.deepEqual((await bob.json("/api/discover", ask)).body, {
-      matches: [],
-    });
+    const store = memoryStore();
+    const ask = async () =>
+      (await findByPhone(
+        ["+44 7911 123456", "+33 6 12 34 56 78", "nonsense"],
+        { fetch: through(bob), store },
+      )).matches;
+    assert.deepEqual(await ask(), []);
     const on = await ann.json("/api/me/phone", {
       method: "PATCH",
       body: { discoverable: true },
     });
     assert.equal(on.status, 200);
-    assert.deepEqual((await bob.json("/api/discover", ask)).body, {
-      matches: [{ phone: "+447911123456", handle: "ann_phone" }],
-    });
+    assert.deepEqual(await ask(), [
+      { phone: "+447911123456", handle: "ann_phone" },
+    ]);
     assert.equal(
       (await ann.json("/api/me/phone", { method: "DELETE" })).status,
       200,
     );
-    assert.deepEqual((await bob.json("/api/discover", ask)).body, {
-      matches: [],
-    });
+    assert.deepEqual(await ask(), []);
     assert.deepEqual((await ann.json("/api/me/phone")).body, { phone: null });
 
     for (const line of logs) {
@@ -202,67 +201,3 @@ Deno.test("phone: bad numbers, resend cool-down, and no provider are clear refus
     out.restore();
   }
 });
-
-Deno.test("discovery: signed in with a handle only, 500 numbers a request, a budget per address in KV", () =>
-  // The budget is counted in hourly windows: see inOneWindow.
-  inOneWindow(3600_000, async () => {
-    await using app = await testApp({
-      REACH_LIMIT_DISCOVERY_PER_ADDRESS: "1000",
-    });
-    const anon = await app.client().json("/api/discover", {
-      method: "POST",
-      body: { phones: ["+447911123456"] },
-    });
-    assert.equal(anon.status, 401);
-    const noHandle = app.client();
-    await noHandle.signIn(newWallet());
-    const refused = await noHandle.json("/api/discover", {
-      method: "POST",
-      body: { phones: ["+447911123456"] },
-    });
-    assert.equal(refused.status, 409);
-    assert.equal(refused.body.error, "no_handle");
-    const c = await owner(app, "disc_asker");
-    const many = Array.from(
-      { length: 500 },
-      (_, i) => `+4479110${String(i).padStart(5, "0")}`,
-    );
-    const tooMany = await c.json("/api/discover", {
-      method: "POST",
-      body: { phones: [...many, "+447911199999"] },
-    });
-    assert.equal(tooMany.status, 400);
-    assert.equal(
-      (await c.json("/api/discover", {
-        method: "POST",
-        body: { phones: many },
-      }))
-        .status,
-      200,
-    );
-    assert.equal(
-      (await c.json("/api/discover", {
-        method: "POST",
-        body: { phones: many },
-      }))
-        .status,
-      200,
-    );
-    const spent = await c.json("/api/discover", {
-      method: "POST",
-      body: { phones: many },
-    });
-    assert.equal(spent.status, 429);
-    assert.equal(spent.body.error, "rate_limited");
-    assert.ok(Number(spent.res.headers.get("retry-after")) > 0);
-    // Another account from the same address shares the address's budget.
-    const d = await owner(app, "disc_asker_2");
-    assert.equal(
-      (await d.json("/api/discover", {
-        method: "POST",
-        body: { phones: many },
-      }))
-        .status,
-      429,
-    );
-  }));

@@ -4,7 +4,10 @@ import {
   type BusMessage,
   BusMessageTooLargeError,
   MAX_MESSAGE_BYTES,
+  utf8Fits,
+  utf8Length,
 } from "../../signaling/bus.ts";
+import { BROADCAST_CHANNEL_NAME } from "../../signaling/bus_broadcast.ts";
 import { createBus } from "../../signaling/bus_factory.ts";
 import { KvBus } from "../../signaling/bus_kv.ts";
 import type { WorkerCommand, WorkerEvent } from "../_helpers/bus_worker.ts";
@@ -262,6 +265,167 @@ for (const kind of KINDS) {
       assert.deepEqual(c.got, [big, { n: 2 }]);
     }));
 }
+
+Deno.test("bus: byte counts agree with TextEncoder, and the length bounds decide without it", () => {
+  const enc = new TextEncoder();
+  const units = ["a", "é", "€", "😀", "\ud800", "\udc00", "\u007f", "\u0080"];
+  let seed = 7;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  for (let i = 0; i < 3000; i++) {
+    let s = "";
+    const n = Math.floor(rnd() * 40);
+    for (let j = 0; j < n; j++) s += units[Math.floor(rnd() * units.length)];
+    const bytes = enc.encode(s).length;
+    assert.equal(utf8Length(s), bytes, JSON.stringify(s));
+    for (const max of [0, 1, 3, bytes - 1, bytes, bytes + 1, 60]) {
+      if (max < 0) continue;
+      assert.equal(
+        utf8Fits(s, max),
+        bytes <= max,
+        `${JSON.stringify(s)} ${max}`,
+      );
+    }
+  }
+});
+
+for (const kind of KINDS) {
+  Deno.test(`bus(${kind}): text handlers get the publisher's JSON text as it is; object handlers a parsed copy`, () =>
+    withBuses(kind, 2, async ([a, b]) => {
+      const texts: string[] = [], remote: string[] = [];
+      a.subscribeText(T, (json) => texts.push(json));
+      const objects = collect(a, T);
+      b.subscribeText(T, (json) => remote.push(json));
+      await Promise.all([ready(a), ready(b)]);
+      // Not canonical JSON on purpose: nothing re-encodes it.
+      const json = '{"b":1,  "a":"\\u00e9"}';
+      await a.publishText(T, json);
+      await a.publish(T, { n: 2 });
+      await objects.until(2);
+      assert.deepEqual(texts, [json, '{"n":2}']);
+      assert.deepEqual(objects.got, [{ b: 1, a: "é" }, { n: 2 }]);
+      while (remote.length < 2) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(remote, [json, '{"n":2}']);
+      await assert.rejects(a.publishText(T, "[1]"), TypeError);
+      await assert.rejects(
+        a.publishText(T, `{"s":"${"x".repeat(MAX_MESSAGE_BYTES)}"}`),
+        BusMessageTooLargeError,
+      );
+    }));
+
+  Deno.test(`bus(${kind}): a sole topic held here is delivered here and told to no one else`, async () => {
+    const dir = await Deno.makeTempDir();
+    const kv = kind === "kv"
+      ? await Deno.openKv(`${dir}/kv.sqlite3`)
+      : undefined;
+    // What leaves this bus: channel posts (broadcast) or KV writes (kv).
+    const posted: string[] = [];
+    const spy = new BroadcastChannel(BROADCAST_CHANNEL_NAME);
+    spy.onmessage = (e: MessageEvent<{ t: string }[]>) => {
+      for (const w of e.data) if (w.t.startsWith(NS)) posted.push(w.t);
+    };
+    let atomics = 0;
+    const counted = kv && new Proxy(kv, {
+      get(t, p) {
+        if (p === "atomic") {
+          return () => (atomics++, t.atomic());
+        }
+        const v = Reflect.get(t, p);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
+    const a = createBus(kind, { kv: counted }), b = createBus(kind, { kv });
+    try {
+      const here = NS + "conn:here", there = NS + "conn:there";
+      const local = collect(a, here);
+      // A second holder breaks the promise a sole topic makes: it shows
+      // that nothing was sent out.
+      const elsewhere = collect(b, here);
+      const remote = collect(b, there);
+      await Promise.all([ready(a), ready(b)]);
+      const before = atomics;
+      await a.publishText(here, '{"n":1}', { sole: true });
+      await local.until(1);
+      // Not held here: it goes out, to the one holder.
+      await a.publishText(there, '{"n":2}', { sole: true });
+      await remote.until(1);
+      assert.deepEqual(remote.got, [{ n: 2 }]);
+      // Without `sole`, a topic held here is still told to everyone.
+      await a.publish(here, { n: 3 });
+      await elsewhere.until(1);
+      assert.deepEqual(local.got, [{ n: 1 }, { n: 3 }]);
+      assert.deepEqual(elsewhere.got, [{ n: 3 }], "the sole message stayed");
+      if (kind === "broadcast") assert.deepEqual(posted, [there, here]);
+      else assert.equal(atomics - before, 2, "one write each for 2 and 3");
+    } finally {
+      spy.close();
+      await a.close();
+      await b.close();
+      kv?.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("bus(kv): a burst is written in a few atomics and arrives complete and in order; a sole topic's holder is remembered", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
+  const calls = { atomic: 0, list: 0 };
+  const counted = new Proxy(kv, {
+    get(t, p) {
+      if (p === "atomic" || p === "list") {
+        const f = Reflect.get(t, p) as (...args: unknown[]) => unknown;
+        return (...args: unknown[]) => (calls[p]++, f.apply(t, args));
+      }
+      const v = Reflect.get(t, p);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+  const a = new KvBus(counted), b = new KvBus(kv);
+  try {
+    const topics = Array.from({ length: 1000 }, (_, i) => `${NS}conn:${i}`);
+    const got: number[][] = topics.map(() => []);
+    topics.forEach((t, i) => b.subscribe(t, (m) => got[i].push(m.r as number)));
+    await ready(b);
+    const before = { ...calls };
+    // Two rounds of one message per topic, published at once (like a
+    // candidate for each of 1000 calls).
+    await Promise.all(
+      [0, 1].flatMap((r) =>
+        topics.map((t) => a.publishText(t, `{"r":${r}}`, { sole: true }))
+      ),
+    );
+    const atomics = calls.atomic - before.atomic;
+    const lists = calls.list - before.list;
+    while (got.some((g) => g.length < 2)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const g of got) assert.deepEqual(g, [0, 1]);
+    // 2000 messages: far fewer atomics than messages (packed per instance
+    // and per batch), and each sole topic looked up once.
+    assert.ok(atomics <= 20, `${atomics} atomics for 2000 messages`);
+    assert.equal(lists, 1000, "each sole topic's holder looked up once");
+    await a.publishText(topics[0], '{"r":2}', { sole: true });
+    assert.equal(calls.list - before.list, 1000, "and then remembered");
+    // Large messages are split across entries and atomics, still in order.
+    const big = "x".repeat(50 * 1024);
+    await Promise.all(
+      Array.from(
+        { length: 30 },
+        (_, i) => a.publish(topics[1], { r: 10 + i, big }),
+      ),
+    );
+    while (got[1].length < 32) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(
+      got[1].slice(2),
+      Array.from({ length: 30 }, (_, i) => 10 + i),
+    );
+  } finally {
+    await a.close();
+    await b.close();
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 /** A bus_worker.ts Web Worker, with the events it has sent so far. */
 class Peer {

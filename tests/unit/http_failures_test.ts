@@ -36,6 +36,11 @@ Deno.test("failures: the statuses clients and tests rely on", () => {
     unsupported_media_type: 415,
     rate_limited: 429,
     server_error: 500,
+    push_disabled: 404,
+    push_endpoint_not_allowed: 400,
+    push_key_invalid: 400,
+    push_auth_invalid: 400,
+    too_many_push_devices: 409,
     no_such_call: 404,
     not_your_call: 403,
     not_eligible: 409,
@@ -57,6 +62,9 @@ Deno.test("failures: the statuses clients and tests rely on", () => {
     too_many_attempts: 400,
     number_taken: 409,
     no_phone: 404,
+    discovery_moved: 410,
+    key_rotated: 409,
+    invalid_point: 400,
     turn_unavailable: 503,
   });
 });

@@ -19,14 +19,23 @@ const d1 = { kid: "d1", key: rnd() };
 const d2 = { kid: "d2", key: rnd() };
 const p1 = { kid: "p1", key: rnd() };
 const p2 = { kid: "p2", key: rnd() };
-const S: PhoneSecrets = { dataKeys: [d1], phonePeppers: [p1] };
+const q1 = { kid: "q1", key: rnd() };
+const S: PhoneSecrets = {
+  dataKeys: [d1],
+  phonePeppers: [p1],
+  discoveryKeys: [q1],
+};
 
 const UK = "+447911123456";
 const US = "+14155552671";
 
 async function dump(kv: Deno.Kv) {
   const out: [Deno.KvKey, unknown][] = [];
-  for await (const e of kv.list({ prefix: [] })) out.push([e.key, e.value]);
+  for await (const e of kv.list({ prefix: [] })) {
+    // The directory's counters are KvU64s, which JSON cannot hold as such.
+    const v = e.value instanceof Deno.KvU64 ? `u64:${e.value.value}` : e.value;
+    out.push([e.key, v]);
+  }
   return out;
 }
 
@@ -46,12 +55,12 @@ Deno.test("phones: bind, view, discoverable, unbind", () =>
     assert.equal(rec.boundAt, 1000);
     assert.equal((await kv.get(keys.phoneHmac(rec.hmac))).value, "alice");
 
-    assert.equal(await setDiscoverable(kv, "alice", true), true);
+    assert.equal(await setDiscoverable(kv, S, "alice", true), true);
     assert.equal(
       (await getPhoneView(kv, S.dataKeys, "alice"))?.discoverable,
       true,
     );
-    assert.equal(await setDiscoverable(kv, "nobody", true), false);
+    assert.equal(await setDiscoverable(kv, S, "nobody", true), false);
     // Rebinding the same number (re-verified) keeps the choice.
     assert.deepEqual(await bindPhone(kv, S, "alice", UK, 2000), { ok: true });
     assert.equal((await getPhoneRecord(kv, "alice"))?.discoverable, true);
@@ -63,7 +72,14 @@ Deno.test("phones: bind, view, discoverable, unbind", () =>
     assert.equal(await unbindPhone(kv, "alice"), true);
     assert.equal(await unbindPhone(kv, "alice"), false);
     assert.equal(await getPhoneView(kv, S.dataKeys, "alice"), null);
-    assert.deepEqual(await dump(kv), [], "no index key left behind");
+    // Only the directory's counters stay: they version it (ETags).
+    assert.deepEqual(
+      (await dump(kv)).filter(([k]) =>
+        k[0] !== "discovery_count" && k[0] !== "discovery_rev"
+      ),
+      [],
+      "no index key or directory entry left behind",
+    );
   }));
 
 Deno.test("phones: a bound number is refused to a second handle, without naming the holder", () =>
@@ -98,7 +114,7 @@ Deno.test("phones: simultaneous binds of one number: exactly one handle wins", (
 Deno.test("phones: a new number replaces the old one and frees its index key", () =>
   withKv(async (kv) => {
     await bindPhone(kv, S, "alice", UK);
-    await setDiscoverable(kv, "alice", true);
+    await setDiscoverable(kv, S, "alice", true);
     assert.deepEqual(await bindPhone(kv, S, "alice", US), { ok: true });
     assert.deepEqual(await getPhoneView(kv, S.dataKeys, "alice"), {
       masked: "+1 ••• ••• ••71",
@@ -128,7 +144,7 @@ Deno.test("phones: the mask shows the country calling code and the last two digi
 Deno.test("phones: lookup finds discoverable numbers only, under an old pepper during rotation", () =>
   withKv(async (kv) => {
     await bindPhone(kv, S, "alice", UK);
-    await setDiscoverable(kv, "alice", true);
+    await setDiscoverable(kv, S, "alice", true);
     await bindPhone(kv, S, "bob", US);
     const list = [UK, US, "+819012345678", "not a number", UK];
     assert.deepEqual(
@@ -139,6 +155,7 @@ Deno.test("phones: lookup finds discoverable numbers only, under an old pepper d
     const rotating: PhoneSecrets = {
       dataKeys: [d2, d1],
       phonePeppers: [p2, p1],
+      discoveryKeys: [q1],
     };
     assert.deepEqual(
       await lookupDiscoverable(kv, rotating.phonePeppers, list),
@@ -163,14 +180,14 @@ Deno.test("phones: lookup finds discoverable numbers only, under an old pepper d
     );
     assert.equal(await getPhoneNumber(kv, rotating.dataKeys, "alice"), UK);
     // Turning discoverable off hides it at once.
-    await setDiscoverable(kv, "alice", false);
+    await setDiscoverable(kv, rotating, "alice", false);
     assert.deepEqual(await lookupDiscoverable(kv, [p2, p1], [UK]), new Map());
   }));
 
 Deno.test("phones: a stale index key (record points elsewhere) is not a match", () =>
   withKv(async (kv) => {
     await bindPhone(kv, S, "alice", UK);
-    await setDiscoverable(kv, "alice", true);
+    await setDiscoverable(kv, S, "alice", true);
     // An index key naming alice for a number her record does not carry.
     await kv.set(keys.phoneHmac(await phoneHmac(p1, US)), "alice");
     assert.deepEqual(
@@ -186,11 +203,15 @@ Deno.test("phones: lookup of 500 numbers in batches", () =>
       { length: n },
       (_, i) => `+4479${String(i).padStart(8, "0")}`,
     );
-    const ring: PhoneSecrets = { dataKeys: [d1], phonePeppers: [p2, p1] };
+    const ring: PhoneSecrets = {
+      dataKeys: [d1],
+      phonePeppers: [p2, p1],
+      discoveryKeys: [q1],
+    };
     // Half bound (under p1, as before a rotation), a third of those discoverable.
     for (let i = 0; i < n; i += 2) {
       assert.ok((await bindPhone(kv, S, `u${i}`, numbers[i])).ok);
-      if (i % 3 === 0) await setDiscoverable(kv, `u${i}`, true);
+      if (i % 3 === 0) await setDiscoverable(kv, S, `u${i}`, true);
     }
     const t0 = performance.now();
     const found = await lookupDiscoverable(kv, ring.phonePeppers, numbers);

@@ -39,8 +39,17 @@ const d1: DataKey = { kid: "d1", key: rnd() };
 const d2: DataKey = { kid: "d2", key: rnd() };
 const p1 = { kid: "p1", key: rnd() };
 const p2 = { kid: "p2", key: rnd() };
-const OLD: PhoneSecrets = { dataKeys: [d1], phonePeppers: [p1] };
-const NEW: PhoneSecrets = { dataKeys: [d2, d1], phonePeppers: [p2, p1] };
+const q1 = { kid: "q1", key: rnd() };
+const OLD: PhoneSecrets = {
+  dataKeys: [d1],
+  phonePeppers: [p1],
+  discoveryKeys: [q1],
+};
+const NEW: PhoneSecrets = {
+  dataKeys: [d2, d1],
+  phonePeppers: [p2, p1],
+  discoveryKeys: [q1],
+};
 
 const number = (i: number) => `+4479${String(i).padStart(8, "0")}`;
 const handle = (i: number) => `user_${String(i).padStart(4, "0")}`;
@@ -50,7 +59,7 @@ async function seed(kv: Deno.Kv, secrets: PhoneSecrets, n: number) {
   const owners = new Map<string, string>();
   for (let i = 0; i < n; i++) {
     assert.ok((await bindPhone(kv, secrets, handle(i), number(i))).ok);
-    if (i % 3 === 0) await setDiscoverable(kv, handle(i), true);
+    if (i % 3 === 0) await setDiscoverable(kv, secrets, handle(i), true);
     owners.set(handle(i), number(i));
   }
   return owners;
@@ -192,6 +201,7 @@ Deno.test("rotation: only the data key, or only the pepper, changed", () =>
     const keyOnly = await rotateKeys(kv, {
       dataKeys: [d2, d1],
       phonePeppers: [p1],
+      discoveryKeys: [q1],
     });
     assert.equal(keyOnly.reEncrypted, 20);
     assert.equal(keyOnly.reHashed, 0);
@@ -208,7 +218,7 @@ Deno.test("rotation: a record whose key left the ring is counted, not fatal", ()
     assert.ok(
       (await bindPhone(
         kv,
-        { dataKeys: [d0], phonePeppers: [p1] },
+        { dataKeys: [d0], phonePeppers: [p1], discoveryKeys: [q1] },
         "orphan",
         "+447700900123",
       )).ok,

@@ -4,7 +4,7 @@
  * checked. The device's socket is shared by every call it rings with.
  */
 import type { Hello, SignalClient } from "../signal.ts";
-import { Call, type CallDeps, type Msg } from "./base.ts";
+import { Call, type CallDeps, type Clock, type Msg } from "./base.ts";
 import { calleeText, type EndReason } from "./texts.ts";
 
 /** One device per tab: two open tabs are two sockets, each its own device. */
@@ -43,6 +43,58 @@ export function watchRings(
       ring(call);
     },
   });
+}
+
+/** How long after `welcome` a linked call's `incoming` may take to arrive. */
+export const LINK_WAIT_MS = 3000;
+export const NOT_RINGING = "That call is no longer ringing.";
+
+export interface AnswerLink {
+  /** For watchRings' callback: answers `call` if it is the linked one. */
+  take(call: IncomingCall): boolean;
+  stop(): void;
+}
+
+/**
+ * /me?answer=<callId>, a push notification's Answer: the device's socket is
+ * told of every call still ringing right after its `welcome`, and the linked
+ * one is answered as soon as `ready` settled (this device's keys, so its
+ * proof goes out as usual). No such ring within LINK_WAIT_MS of the welcome:
+ * `gone` (the call was answered elsewhere, ended or never rang here).
+ */
+export function answerLink(
+  signal: SignalClient,
+  callId: string,
+  clock: Pick<Clock, "after">,
+  ready: () => Promise<unknown>,
+  gone: () => void,
+): AnswerLink {
+  let done = false;
+  let timer: (() => void) | undefined;
+  const stop = () => {
+    done = true;
+    timer?.();
+    unlisten();
+  };
+  const unlisten = signal.listen({
+    onMessage: (m) => {
+      if (m.type !== "welcome" || done || timer) return;
+      timer = clock.after(LINK_WAIT_MS, () => {
+        if (done) return;
+        stop();
+        gone();
+      });
+    },
+  });
+  return {
+    take(call) {
+      if (done || call.id !== callId) return false;
+      stop();
+      ready().catch(() => {}).then(() => call.answer());
+      return true;
+    },
+    stop,
+  };
 }
 
 export class IncomingCall extends Call {

@@ -8,8 +8,14 @@ let buildId = "";
 
 /** Internal: set by createHandler (server) and the boot module (browser). */
 export function setBuildId(id: string): void {
+  if (id !== buildId) memo.clear();
   buildId = id;
 }
+
+// asset() runs for every <link>/<img> of every render, and parsing a URL is
+// the costly part: answers are kept per path (a bounded number of them).
+const memo = new Map<string, string>();
+const MEMO_MAX = 512;
 
 export function getBuildId(): string {
   return buildId;
@@ -23,6 +29,16 @@ export function getBuildId(): string {
 export function asset(path: string): string {
   if (!path.startsWith("/") || path.startsWith("//")) return path;
   if (!buildId) return path;
+  let out = memo.get(path);
+  if (out === undefined) {
+    out = bust(path);
+    if (memo.size >= MEMO_MAX) memo.clear();
+    memo.set(path, out);
+  }
+  return out;
+}
+
+function bust(path: string): string {
   try {
     const url = new URL(path, "https://freshassetcache.local");
     if (

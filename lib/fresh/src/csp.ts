@@ -72,11 +72,20 @@ export function defaultCsp(): ContentSecurityPolicy {
 export function serializeCSPDirectives(
   directives: ContentSecurityPolicyDirectives,
 ): string {
-  return Object.entries(directives)
-    .filter(([, value]) => value !== undefined)
-    .map(([key, value]: [string, string | string[]]) => {
-      const name = key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`);
-      return `${name} ${Array.isArray(value) ? value.join(" ") : value}`;
-    })
-    .join("; ");
+  let out = "";
+  for (const key in directives) {
+    const value = directives[key as keyof ContentSecurityPolicyDirectives];
+    if (value === undefined) continue;
+    let name = NAMES.get(key);
+    if (name === undefined) {
+      name = key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`);
+      if (NAMES.size < 64) NAMES.set(key, name);
+    }
+    if (out) out += "; ";
+    out += `${name} ${Array.isArray(value) ? value.join(" ") : value}`;
+  }
+  return out;
 }
+
+/** `scriptSrc` → `script-src`, once per directive (every page pays this). */
+const NAMES = new Map<string, string>();

@@ -10,11 +10,13 @@ import { type ClientAssets, type Layer, renderPage } from "./render.ts";
 import { matchRoute } from "./router.ts";
 import { buildRouteTable, type Route, type SpecialPage } from "./routes.ts";
 import {
+  ChunkServer,
   chunkUrl,
   JS_PREFIX,
   loadSnapshot,
-  serveChunk,
   type Snapshot,
+  STATIC_DIR,
+  staticClosure,
 } from "./snapshot.ts";
 import { StaticFiles } from "./static.ts";
 import {
@@ -94,6 +96,12 @@ export async function createHandler(
       islandUrls: new Map(
         Object.entries(snapshot.islands).map(([id, f]) => [id, url(f)]),
       ),
+      preloadUrls: new Map(
+        Object.entries(snapshot.islands).map(([id, f]) => [
+          id,
+          staticClosure(snapshot, [snapshot.boot, f]).map(url),
+        ]),
+      ),
     };
   } else if (islands.length > 0 && !warnedNoSnapshot) {
     warnedNoSnapshot = true;
@@ -102,7 +110,13 @@ export async function createHandler(
         `as server HTML only. Run \`deno task build\` (dev.ts build).`,
     );
   }
-  const statics = await StaticFiles.load(resolved.staticDir);
+  const statics = await StaticFiles.load(
+    resolved.staticDir,
+    snapshot?.static
+      ? { dir: `${outDir}/${STATIC_DIR}`, files: snapshot.static }
+      : undefined,
+  );
+  const chunks = new ChunkServer(outDir, snapshot);
   const trailingSlash = resolved.router.trailingSlash ?? false;
   const basePath = resolved.basePath;
 
@@ -178,7 +192,7 @@ export async function createHandler(
     const final = (): Promise<Response> => {
       switch (destination) {
         case "internal":
-          return serveChunk(req, pathname, outDir, snapshot);
+          return chunks.serve(req, pathname);
         case "static": {
           const u = new URL(url);
           u.pathname = pathname;

@@ -30,6 +30,12 @@ export interface ClientAssets {
   bootUrl: string;
   /** island id → chunk URL */
   islandUrls: Map<string, string>;
+  /**
+   * island id → URLs of every chunk that loads with it (boot included), for
+   * `<link rel="modulepreload">`: the browser fetches them all at once
+   * instead of discovering each import after the last one arrived.
+   */
+  preloadUrls?: Map<string, string[]>;
 }
 
 export interface RenderInput {
@@ -58,6 +64,35 @@ function effectiveLayouts(page: Layer, layouts: Layer[]): Layer[] {
   return layouts.slice(start);
 }
 
+/**
+ * A page rendered once, for `RenderOptions.memoKey`: its HTML and headers
+ * with placeholders where each response has its own nonce and state id.
+ */
+interface Memo {
+  html: string;
+  headers: [string, string][];
+  status: number;
+  statusText?: string;
+}
+
+const MEMO_MAX = 256;
+const memos = new WeakMap<Layer, Map<string, Memo>>();
+/** Random per process: no page can contain them by accident or design. */
+const NONCE_MARK = crypto.randomUUID().replace(/-/g, "");
+const STATE_MARK = `__FRSH_STATE_${crypto.randomUUID()}`;
+
+function fromMemo(m: Memo): Response {
+  const n = crypto.randomUUID().replace(/-/g, "");
+  const state = `__FRSH_STATE_${crypto.randomUUID()}`;
+  const fill = (s: string) =>
+    s.replaceAll(NONCE_MARK, n).replaceAll(STATE_MARK, state);
+  return new Response(fill(m.html), {
+    status: m.status,
+    statusText: m.statusText,
+    headers: m.headers.map(([k, v]): [string, string] => [k, fill(v)]),
+  });
+}
+
 export async function renderPage(input: RenderInput): Promise<Response> {
   const { req, ctx, page, app } = input;
   const layouts = effectiveLayouts(page, input.layouts);
@@ -69,6 +104,20 @@ export async function renderPage(input: RenderInput): Promise<Response> {
     stack.push(app);
   }
   stack.push(...layouts, page);
+
+  const memoKey = input.options?.memoKey;
+  let memo: Map<string, Memo> | undefined;
+  if (memoKey !== undefined && !stack.some((l) => isAsync(l.component))) {
+    memo = memos.get(page);
+    if (!memo) memos.set(page, memo = new Map());
+    const hit = memo.get(memoKey);
+    if (hit) {
+      // Most recently used last: the first entry is the one to drop.
+      memo.delete(memoKey);
+      memo.set(memoKey, hit);
+      return fromMemo(hit);
+    }
+  }
 
   const { render: _r, next: _n, renderNotFound, ...base } = ctx;
   const props: Record<string, unknown> = {
@@ -108,15 +157,18 @@ export async function renderPage(input: RenderInput): Promise<Response> {
     : "";
 
   let scripts = "";
+  let preload = "";
   if (islandState.used.size > 0 && input.client) {
-    const n = crypto.randomUUID().replace(/-/g, "");
+    const n = memo ? NONCE_MARK : crypto.randomUUID().replace(/-/g, "");
+    const stateId = memo ? STATE_MARK : `__FRSH_STATE_${crypto.randomUUID()}`;
     if (csp) {
       csp.directives.scriptSrc = [...csp.directives.scriptSrc ?? [], nonce(n)];
     }
-    scripts = islandScripts(n, islandState, input.client);
+    scripts = islandScripts(n, stateId, islandState, input.client);
+    preload = preloadLinks(n, islandState, input.client);
   }
 
-  const html = assembleDocument(body, head, scripts);
+  const html = assembleDocument(body, head + preload, scripts);
   const headers = new Headers({ "content-type": "text/html; charset=utf-8" });
   if (csp) {
     headers.set(
@@ -127,6 +179,17 @@ export async function renderPage(input: RenderInput): Promise<Response> {
     );
   }
   new Headers(input.options?.headers).forEach((v, k) => headers.set(k, v));
+  if (memo) {
+    const m: Memo = {
+      html,
+      headers: [...headers],
+      status: input.options?.status ?? 200,
+      statusText: input.options?.statusText,
+    };
+    if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value!);
+    memo.set(memoKey!, m);
+    return fromMemo(m);
+  }
   return new Response(html, {
     status: input.options?.status ?? 200,
     statusText: input.options?.statusText,
@@ -136,10 +199,10 @@ export async function renderPage(input: RenderInput): Promise<Response> {
 
 function islandScripts(
   n: string,
+  stateId: string,
   state: IslandRenderState,
   client: ClientAssets,
 ): string {
-  const stateId = `__FRSH_STATE_${crypto.randomUUID()}`;
   const islands: Record<string, [string, string]> = {};
   for (const island of state.used as Set<Island>) {
     const url = client.islandUrls.get(island.id);
@@ -158,6 +221,27 @@ function islandScripts(
     `<script type="module" nonce="${n}">import{boot}from${
       JSON.stringify(client.bootUrl)
     };boot(${args});</script>`;
+}
+
+function preloadLinks(
+  n: string,
+  state: IslandRenderState,
+  client: ClientAssets,
+): string {
+  if (!client.preloadUrls) return "";
+  const urls = new Set<string>();
+  for (const island of state.used as Set<Island>) {
+    for (const url of client.preloadUrls.get(island.id) ?? []) urls.add(url);
+  }
+  let out = "";
+  for (const url of urls) {
+    out += `<link rel="modulepreload" href="${escapeAttr(url)}" nonce="${n}">`;
+  }
+  return out;
+}
+
+function escapeAttr(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
 }
 
 const HTML_OPEN = /^\s*<html[\s>]/i;

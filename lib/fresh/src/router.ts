@@ -84,25 +84,92 @@ export function compilePattern(pattern: string): URLPattern {
   return new URLPattern({ pathname: pattern });
 }
 
+/**
+ * How a route is tested, cheaper than `URLPattern.exec` (microseconds per
+ * route): `exact`, a pattern of plain characters only (ones that a URL
+ * pathname and a URLPattern both keep as they are), matches that pathname
+ * alone; `prefix`, its leading plain text, is a necessary condition for any
+ * other pattern; `regex`, for patterns of plain text and `:name` parameters
+ * only, is what URLPattern compiles them to (`:name` is `([^/]+?)`). Other
+ * patterns go to URLPattern.
+ */
+interface Prefilter {
+  exact: boolean;
+  prefix: string;
+  regex?: { re: RegExp; names: string[] };
+}
+
+const PLAIN = /^[A-Za-z0-9\/\-._~@]*/;
+const SIMPLE = /^(?:[A-Za-z0-9\/\-._~@]|:[A-Za-z_$][A-Za-z0-9_$]*)*$/;
+const prefilters = new WeakMap<Matchable, Prefilter>();
+
+function simpleRegex(pattern: string): Prefilter["regex"] {
+  // A name must end where a plain character that cannot continue it starts.
+  if (!SIMPLE.test(pattern) || /:[A-Za-z0-9_$]*:/.test(pattern)) return;
+  const names: string[] = [];
+  const source = pattern.replace(
+    /:([A-Za-z_$][A-Za-z0-9_$]*)|([^:]+?)(?=:|$)/g,
+    (_m, name: string | undefined, text: string | undefined) => {
+      if (name) {
+        names.push(name);
+        return "([^/]+?)";
+      }
+      return text!.replace(/[.\-/]/g, "\\$&");
+    },
+  );
+  return { re: new RegExp(`^${source}$`), names };
+}
+
+function prefilter(route: Matchable): Prefilter {
+  let p = prefilters.get(route);
+  if (!p) {
+    const plain = route.pattern.match(PLAIN)![0];
+    p = plain === route.pattern
+      ? { exact: true, prefix: plain }
+      // A "/" right before a `:name*` or `:name?` belongs to that optional
+      // part (`/old/:path*` matches `/old`): leave it out of the prefix.
+      : {
+        exact: false,
+        prefix: plain.replace(/\/$/, ""),
+        regex: simpleRegex(route.pattern),
+      };
+    prefilters.set(route, p);
+  }
+  return p;
+}
+
+function decode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 /** First route whose pattern matches `pathname`, with decoded params. */
 export function matchRoute<T extends Matchable>(
   routes: readonly T[],
   pathname: string,
 ): { route: T; params: Record<string, string> } | undefined {
   for (const route of routes) {
+    const pre = prefilter(route);
+    if (pre.exact) {
+      if (pathname === pre.prefix) return { route, params: {} };
+      continue;
+    }
+    if (!pathname.startsWith(pre.prefix)) continue;
+    if (pre.regex) {
+      const m = pre.regex.re.exec(pathname);
+      if (!m) continue;
+      const params: Record<string, string> = {};
+      pre.regex.names.forEach((name, i) => params[name] = decode(m[i + 1]));
+      return { route, params };
+    }
     const res = route.matcher.exec({ pathname });
     if (!res) continue;
     const params: Record<string, string> = {};
     for (const [key, value] of Object.entries(res.pathname.groups)) {
-      if (value === undefined) {
-        params[key] = "";
-        continue;
-      }
-      try {
-        params[key] = decodeURIComponent(value);
-      } catch {
-        params[key] = value;
-      }
+      params[key] = value === undefined ? "" : decode(value);
     }
     return { route, params };
   }

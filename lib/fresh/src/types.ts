@@ -79,6 +79,17 @@ export interface RenderOptions {
   status?: number;
   statusText?: string;
   headers?: HeadersInit;
+  /**
+   * Not in Fresh 1.x (which ignores it): a key that names everything this
+   * page's render reads (its data, the parts of `ctx.state` that the page,
+   * its layouts and `_app` use, ...). A later render of the same page with
+   * the same key may answer with the HTML, status and headers of the
+   * earlier one, with a fresh CSP nonce and island state id. Honoured only
+   * when `_app`, the layouts and the page are plain (not async) components.
+   * Leave it unset when unsure: a key that misses an input serves one
+   * person's page to another.
+   */
+  memoKey?: string;
 }
 
 export type Destination = "internal" | "static" | "route" | "notFound";

@@ -2,9 +2,8 @@
 // and renders it over the server HTML between its marker comments.
 
 import { type ComponentChildren, h, render, type VNode } from "preact";
-import { signal } from "@preact/signals";
 import { setBuildId } from "../asset.ts";
-import { deserialize } from "../serialize.ts";
+import { deserialize, type SignalFactory } from "../serialize.ts";
 
 type IslandMap = Record<string, [url: string, exportName: string]>;
 
@@ -18,6 +17,12 @@ export async function boot(
   setBuildId(buildId);
   const text = document.getElementById(stateId)?.textContent ??
     '{"v":[],"s":[]}';
+  // The signals runtime comes only with a page whose props hold signals
+  // (islands that use signals import it themselves): most pages skip it.
+  let signal: SignalFactory | undefined;
+  if ((JSON.parse(text) as { s?: unknown[] }).s?.length) {
+    signal = (await import("@preact/signals")).signal;
+  }
   const props = deserialize(text, signal) as Record<string, unknown>[];
   const modules = new Map<string, Promise<Record<string, unknown>>>();
   const load = (url: string) => {
