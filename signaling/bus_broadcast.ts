@@ -6,9 +6,10 @@
  * BroadcastChannel across isolates, those isolates too. In the Deno CLI it never reaches
  * another process: use the `"kv"` bus for that.
  *
- * Wire format: an array of `{ t: topic, p: JSON text of the message, f: sender instance id,
- * s: sender sequence number }`: everything one bus publishes within one task goes out as
- * one post. Deno's BroadcastChannel drops posts when a receiving worker falls behind
+ * Wire format: an array of `{ t: topic, p: JSON text of the message }`: everything one bus
+ * publishes within one task goes out as one post. (Earlier versions also sent `f`, the
+ * sender's id, and `s`, a sequence number; no receiver ever read them, so both formats
+ * interoperate.) Deno's BroadcastChannel drops posts when a receiving worker falls behind
  * (measured: of 1000 single posts at once another worker got 348), so a burst of
  * candidates must not become a burst of posts. A channel object does not receive its own posts, so the publisher
  * delivers to its own subscribers directly (once), and other bus objects, even in the same
@@ -45,8 +46,6 @@ export const BROADCAST_CHANNEL_NAME = "reach-signal-bus";
 interface Wire {
   t: string;
   p: string;
-  f: string;
-  s: number;
 }
 
 export class BroadcastBus implements Bus {
@@ -54,7 +53,6 @@ export class BroadcastBus implements Bus {
   readonly instanceId: string;
   #channel: BroadcastChannel | null;
   #local = new LocalTopics();
-  #seq = 0;
   #batch: Wire[] = [];
   /** Resolves when the pending batch has been posted. */
   #posted: Promise<void> = RESOLVED;
@@ -108,13 +106,7 @@ export class BroadcastBus implements Bus {
     if (here) this.#local.deliver(topic, json);
     // The one holder of a sole topic is here: nothing to post.
     if (here && opts?.sole) return RESOLVED;
-    const wire: Wire = {
-      t: topic,
-      p: json,
-      f: this.instanceId,
-      s: ++this.#seq,
-    };
-    if (this.#batch.push(wire) === 1) {
+    if (this.#batch.push({ t: topic, p: json }) === 1) {
       const { promise, resolve } = Promise.withResolvers<void>();
       this.#posted = promise;
       queueMicrotask(() => {

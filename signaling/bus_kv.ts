@@ -11,7 +11,8 @@
  *   `close()`. A crashed instance's entries expire on their own. Subscription writes are
  *   batched: everything (un)subscribed while the previous write commits goes in the next.
  * - `["bus_inbox", instanceId, ts, publisherId, seq]` → `{ t: topic, p: UTF-8 JSON bytes }`
- *   (one message) or `{ b: [topic, bytes, topic, bytes, …] }` (several, in publish order),
+ *   (one message) or `{ b: [topic, json, topic, json, …] }` (several, in publish order; each
+ *   json the JSON text as a string, or its UTF-8 bytes when large),
  *   expireIn {@link INBOX_TTL_MS}: messages waiting for `instanceId`. `ts` is the
  *   publisher's clock in ms, made non-decreasing per publisher; `seq` counts the publisher's
  *   inbox entries. So one publisher's entries sort in publish order; different publishers'
@@ -38,8 +39,8 @@
  * instance drains its whole inbox, not just one message. A drain reads the inbox prefix in
  * one snapshot of at most {@link DRAIN_BATCH} entries from its start (a multi-batch listing
  * could see a publisher's later message without its earlier one), delivers in key order,
- * deletes every entry it read, and repeats while a notification arrived meanwhile or the
- * batch was full. A per-publisher cursor (highest `seq` delivered) drops anything read twice
+ * deletes every entry it read (without waiting, unless the snapshot was full), and repeats
+ * while a notification arrived meanwhile or the batch was full. A per-publisher cursor (highest `seq` delivered) drops anything read twice
  * (an entry whose delete has not landed yet), which makes delivery at most once. Drains
  * never overlap. Each heartbeat also drains, as a safety net for a missed notification.
  *
@@ -99,13 +100,18 @@ const ATOMIC_MAX_BYTES = 512 * 1024;
 /** Payload bytes packed into one inbox entry (KV values are capped at 64 KiB). */
 const ENTRY_MAX_BYTES = 60 * 1024;
 /** What a message costs in an entry besides its payload: topic and framing. */
-const PER_MESSAGE_OVERHEAD = 300;
+const PER_MESSAGE_OVERHEAD = 600;
+/**
+ * Messages up to this many UTF-16 units travel as strings (no encoding; V8 stores them in at
+ * most 2 bytes a unit); longer ones as UTF-8 bytes, so a full one still fits in an entry.
+ */
+const TEXT_MAX_UNITS = 8 * 1024;
 /** Topics listed at once by one batch (each is one strong read). */
 const LIST_CONCURRENCY = 32;
 /** Remembered sole topics at most (then the memory starts over). */
 const SOLE_CACHE_MAX = 200_000;
 
-/** An inbox entry: one message (`t`, `p`) or several (`b`: topic, bytes, topic, bytes...). */
+/** An inbox entry: one message (`t`, `p`) or several (`b`: topic, json, topic, json...). */
 interface InboxValue {
   t?: string;
   p?: Uint8Array;
@@ -114,8 +120,25 @@ interface InboxValue {
 
 interface Pending {
   topic: string;
-  bytes: Uint8Array;
+  json: string;
   sole: boolean;
+  /** The message as an entry holds it (see TEXT_MAX_UNITS), and what it costs there at most. */
+  p: string | Uint8Array;
+  size: number;
+}
+
+function pending(topic: string, json: string, sole: boolean): Pending {
+  if (json.length <= TEXT_MAX_UNITS) {
+    return {
+      topic,
+      json,
+      sole,
+      p: json,
+      size: 2 * json.length + PER_MESSAGE_OVERHEAD,
+    };
+  }
+  const p = encoder.encode(json);
+  return { topic, json, sole, p, size: p.length + PER_MESSAGE_OVERHEAD };
 }
 
 export interface KvBusOptions {
@@ -159,6 +182,8 @@ export class KvBus implements Bus {
   #cursor = new Map<string, { seq: number; at: number }>();
   #draining: Promise<void> | null = null;
   #again = false;
+  /** Deletes of drained entries, one after another, not waited for by the drain. */
+  #deleting: Promise<unknown> = RESOLVED;
 
   constructor(kv: Deno.Kv, opts: KvBusOptions = {}) {
     this.#kv = kv;
@@ -209,7 +234,7 @@ export class KvBus implements Bus {
       if (sole) return RESOLVED;
     }
     const batch = this.#pub ??= new Batch<Pending>();
-    batch.items.push({ topic, bytes: encoder.encode(json), sole });
+    batch.items.push(pending(topic, json, sole));
     this.#pubFlush ??= this.#flushPublishes();
     return batch.done.promise;
   }
@@ -257,6 +282,7 @@ export class KvBus implements Bus {
     await this.#reader.cancel().catch(() => {});
     await this.#watchDone;
     await this.#draining;
+    await this.#deleting;
     for (const t of topics) this.#queueReg(t, false);
     await this.ready();
   }
@@ -375,23 +401,28 @@ export class KvBus implements Bus {
     const commits: Deno.AtomicOperation[] = [];
     for (const [id, msgs] of byTarget) {
       // Pack this instance's messages into entries of at most ENTRY_MAX_BYTES.
-      const entries: Pending[][] = [];
+      const entries: { msgs: Pending[]; size: number }[] = [];
       let cur: Pending[] = [], curBytes = 0;
       for (const m of msgs) {
-        const size = m.bytes.length + PER_MESSAGE_OVERHEAD;
+        const { size } = m;
         if (cur.length && curBytes + size > ENTRY_MAX_BYTES) {
-          entries.push(cur);
+          entries.push({ msgs: cur, size: curBytes });
           cur = [];
           curBytes = 0;
         }
         cur.push(m);
         curBytes += size;
       }
-      entries.push(cur);
+      entries.push({ msgs: cur, size: curBytes });
       let seq = 0;
-      for (const entry of entries) {
-        const size = entry.reduce((n, m) => n + m.bytes.length, 0) +
-          entry.length * PER_MESSAGE_OVERHEAD;
+      for (const { msgs: entry, size: packed } of entries) {
+        // One message: the format every version reads (bytes).
+        const one = entry.length !== 1
+          ? null
+          : typeof entry[0].p === "string"
+          ? encoder.encode(entry[0].json)
+          : entry[0].p;
+        const size = one ? one.length + PER_MESSAGE_OVERHEAD : packed;
         // One more mutation for the head bump that closes this instance's writes.
         if (
           mutations && (mutations + 2 > ATOMIC_MAX_MUTATIONS ||
@@ -402,9 +433,9 @@ export class KvBus implements Bus {
           mutations = bytes = 0;
         }
         seq = ++this.#seq;
-        const value: InboxValue = entry.length === 1
-          ? { t: entry[0].topic, p: entry[0].bytes }
-          : { b: entry.flatMap((m) => [m.topic, m.bytes]) };
+        const value: InboxValue = one
+          ? { t: entry[0].topic, p: one }
+          : { b: entry.flatMap((m) => [m.topic, m.p]) };
         op.set(keys.busInbox(id, ts, this.instanceId, seq), value, {
           expireIn: INBOX_TTL_MS,
         });
@@ -495,14 +526,22 @@ export class KvBus implements Bus {
       } else if (Array.isArray(v?.b)) {
         for (let i = 0; i + 1 < v.b.length; i += 2) {
           const t = v.b[i], p = v.b[i + 1];
-          if (typeof t === "string" && p instanceof Uint8Array) {
-            this.#deliver(t, p);
-          }
+          if (typeof t !== "string" || !this.#local.has(t)) continue;
+          if (typeof p === "string") this.#local.deliverNow(t, p);
+          else if (p instanceof Uint8Array) this.#deliver(t, p);
         }
       }
     }
-    await this.#deleteKeys(read);
-    return read.length >= DRAIN_BATCH;
+    // The next drain need not wait for these deletes: what it reads again
+    // before they land, the cursor drops.
+    if (read.length) {
+      this.#deleting = this.#deleting.then(() => this.#deleteKeys(read))
+        .catch((err) => console.error("bus(kv): delete failed", err));
+    }
+    // A full snapshot is read again at once: not before its deletes land.
+    if (read.length < DRAIN_BATCH) return false;
+    await this.#deleting;
+    return true;
   }
 
   #deliver(topic: string, bytes: Uint8Array): void {

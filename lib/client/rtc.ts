@@ -3,7 +3,7 @@
  * (with restart when the connection fails), and what the connection-details
  * panel shows. Signaling is passed in, so caller and callee share this code.
  */
-import type { ServerMessage } from "../../signaling/protocol.ts";
+import type { ServerMessage } from "@/signaling/protocol.ts";
 import {
   sdpFingerprint,
   statementText,

@@ -5,7 +5,7 @@
  * sent while disconnected wait in a short queue. Besides the owner given at
  * construction, others may `listen` (each call of lib/client/call/ does).
  */
-import type { ClientMessage, ServerMessage } from "../../signaling/protocol.ts";
+import type { ClientMessage, ServerMessage } from "@/signaling/protocol.ts";
 
 const SUBPROTOCOL = "reach-signal.v1";
 const MAX_QUEUE = 200;

@@ -4,7 +4,7 @@
  * this isolate's connections, and one page of the log.
  */
 import { keys } from "../store/keys.ts";
-import { getHub } from "../../signaling/instance.ts";
+import { getHub } from "@/signaling/instance.ts";
 import type { PresenceRecord } from "../store/presence.ts";
 import { liveCallCounts } from "../store/calls.ts";
 import { readStats, type Stats, type StatsDecision } from "../store/stats.ts";

@@ -1,5 +1,5 @@
 import type { Handlers } from "$fresh/server.ts";
-import { fail, failureResponse } from "../../lib/http.ts";
+import { fail, failureResponse } from "@/lib/http.ts";
 
 /**
  * The old plaintext lookup, retired: 410 `discovery_moved`, whoever asks,

@@ -5,11 +5,11 @@
  * it); the address is never logged or stored, only its keyed hash counts.
  */
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../lib/app.ts";
-import { failureResponse, json } from "../../lib/http.ts";
-import { requestAddress } from "../../lib/client_address.ts";
-import { atMost, rateLimitFailure, spend } from "../../lib/limit_check.ts";
-import { iceServers } from "../../lib/turn.ts";
+import { app } from "@/lib/app.ts";
+import { failureResponse, json } from "@/lib/http.ts";
+import { requestAddress } from "@/lib/client_address.ts";
+import { atMost, rateLimitFailure, spend } from "@/lib/limit_check.ts";
+import { iceServers } from "@/lib/turn.ts";
 
 export const handler: Handlers = {
   async GET(req, ctx) {

@@ -1,10 +1,10 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../lib/app.ts";
-import { requestAddress } from "../../lib/client_address.ts";
-import { jsonError } from "../../lib/http.ts";
-import type { State } from "../../lib/state.ts";
-import { getHub } from "../../signaling/instance.ts";
-import { SUBPROTOCOL } from "../../signaling/protocol.ts";
+import { app } from "@/lib/app.ts";
+import { requestAddress } from "@/lib/client_address.ts";
+import { jsonError } from "@/lib/http.ts";
+import type { State } from "@/lib/state.ts";
+import { getHub } from "@/signaling/instance.ts";
+import { SUBPROTOCOL } from "@/signaling/protocol.ts";
 
 /** The signaling WebSocket (signaling/PROTOCOL.md). */
 export const handler: Handlers<unknown, State> = {

@@ -1,8 +1,8 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../lib/app.ts";
-import { json, jsonError } from "../../lib/http.ts";
-import { checkHandle } from "../../lib/identity/handles.ts";
-import { publicProfile } from "../../lib/public_profile.ts";
+import { app } from "@/lib/app.ts";
+import { json, jsonError } from "@/lib/http.ts";
+import { checkHandle } from "@/lib/identity/handles.ts";
+import { publicProfile } from "@/lib/public_profile.ts";
 
 export const handler: Handlers = {
   async GET(_req, ctx) {

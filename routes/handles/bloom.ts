@@ -10,9 +10,9 @@
  * This literal route wins over `handles/[handle].ts`.
  */
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../lib/app.ts";
-import { bloomHeaders } from "../../lib/bloom.ts";
-import { readBloom } from "../../lib/store/bloom.ts";
+import { app } from "@/lib/app.ts";
+import { bloomHeaders } from "@/lib/bloom.ts";
+import { readBloom } from "@/lib/store/bloom.ts";
 
 export const handler: Handlers = {
   async GET(req) {

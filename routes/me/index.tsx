@@ -1,20 +1,20 @@
 import type { Handlers, PageProps, RouteConfig } from "$fresh/server.ts";
 import { Head } from "$fresh/runtime.ts";
-import ClaimHandle from "../../islands/ClaimHandle.tsx";
-import ProfileEditor from "../../islands/ProfileEditor.tsx";
-import PushDevices from "../../islands/PushDevices.tsx";
-import Receiver from "../../islands/Receiver.tsx";
-import VoicemailInbox from "../../islands/VoicemailInbox.tsx";
-import FindByPhone from "../../islands/FindByPhone.tsx";
-import PhoneBinding from "../../islands/PhoneBinding.tsx";
-import { phoneBindingAvailable, phoneView } from "../../lib/phone/binding.ts";
-import SignIn from "../../islands/SignIn.tsx";
-import SignOut from "../../islands/SignOut.tsx";
-import { app } from "../../lib/app.ts";
-import type { State } from "../../lib/state.ts";
-import { getProfile, type Profile } from "../../lib/store/profiles.ts";
-import CallHistory from "../../components/CallHistory.tsx";
-import { type RecentCalls, recentCallsFor } from "../../lib/store/history.ts";
+import ClaimHandle from "@/islands/ClaimHandle.tsx";
+import ProfileEditor from "@/islands/ProfileEditor.tsx";
+import PushDevices from "@/islands/PushDevices.tsx";
+import Receiver from "@/islands/Receiver.tsx";
+import VoicemailInbox from "@/islands/VoicemailInbox.tsx";
+import FindByPhone from "@/islands/FindByPhone.tsx";
+import PhoneBinding from "@/islands/PhoneBinding.tsx";
+import { phoneBindingAvailable, phoneView } from "@/lib/phone/binding.ts";
+import SignIn from "@/islands/SignIn.tsx";
+import SignOut from "@/islands/SignOut.tsx";
+import { app } from "@/lib/app.ts";
+import type { State } from "@/lib/state.ts";
+import { getProfile, type Profile } from "@/lib/store/profiles.ts";
+import CallHistory from "@/components/CallHistory.tsx";
+import { type RecentCalls, recentCallsFor } from "@/lib/store/history.ts";
 
 export const config: RouteConfig = { csp: true };
 

@@ -4,12 +4,12 @@
  * ordinary 404 page, as for /ops.
  */
 import type { FreshContext } from "$fresh/server.ts";
-import { app } from "../../lib/app.ts";
-import { isOperator } from "../../lib/ops/access.ts";
-import { parseDecision } from "../../lib/ops/calllog.ts";
-import { callLogCsv } from "../../lib/ops/csv.ts";
-import type { State } from "../../lib/state.ts";
-import { utcDay } from "../../lib/store/stats.ts";
+import { app } from "@/lib/app.ts";
+import { isOperator } from "@/lib/ops/access.ts";
+import { parseDecision } from "@/lib/ops/calllog.ts";
+import { callLogCsv } from "@/lib/ops/csv.ts";
+import type { State } from "@/lib/state.ts";
+import { utcDay } from "@/lib/store/stats.ts";
 
 export async function handler(req: Request, ctx: FreshContext<State>) {
   const { kv, config } = await app();

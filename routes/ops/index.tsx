@@ -7,14 +7,14 @@
  */
 import type { FreshContext, PageProps, RouteConfig } from "$fresh/server.ts";
 import { Head } from "$fresh/runtime.ts";
-import { app } from "../../lib/app.ts";
-import { isOperator } from "../../lib/ops/access.ts";
-import { parseDecision } from "../../lib/ops/calllog.ts";
-import { stackedBars } from "../../lib/ops/chart.ts";
-import { type Dashboard, loadDashboard } from "../../lib/ops/dashboard.ts";
-import { bucketRange, bytes, clock, percent } from "../../lib/ops/format.ts";
-import type { State } from "../../lib/state.ts";
-import { DECISIONS } from "../../lib/store/stats.ts";
+import { app } from "@/lib/app.ts";
+import { isOperator } from "@/lib/ops/access.ts";
+import { parseDecision } from "@/lib/ops/calllog.ts";
+import { stackedBars } from "@/lib/ops/chart.ts";
+import { type Dashboard, loadDashboard } from "@/lib/ops/dashboard.ts";
+import { bucketRange, bytes, clock, percent } from "@/lib/ops/format.ts";
+import type { State } from "@/lib/state.ts";
+import { DECISIONS } from "@/lib/store/stats.ts";
 
 export const config: RouteConfig = { csp: true };
 

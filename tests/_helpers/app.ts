@@ -4,13 +4,13 @@
  * keeps cookies and sends our Origin like a browser does.
  */
 import { createHandler } from "$fresh/server.ts";
-import freshConfig from "../../fresh.config.ts";
-import manifest from "../../fresh.gen.ts";
-import { type Config, loadConfig, setConfig } from "../../lib/config.ts";
-import { setLogSink } from "../../lib/log.ts";
-import { setKv } from "../../lib/store/kv.ts";
-import { type SiwsFields } from "../../lib/identity/siws_message.ts";
-import { resetHub } from "../../signaling/instance.ts";
+import freshConfig from "@/fresh.config.ts";
+import manifest from "@/fresh.gen.ts";
+import { type Config, loadConfig, setConfig } from "@/lib/config.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { setKv } from "@/lib/store/kv.ts";
+import { type SiwsFields } from "@/lib/identity/siws_message.ts";
+import { resetHub } from "@/signaling/instance.ts";
 import { GENEROUS_LIMITS } from "./limits.ts";
 import { newWallet, signOffer, type TestWallet } from "./wallet.ts";
 

@@ -21,13 +21,13 @@
  * @module
  */
 import { createHandler } from "$fresh/server.ts";
-import freshConfig from "../../fresh.config.ts";
-import manifest from "../../fresh.gen.ts";
-import { loadConfig, setConfig } from "../../lib/config.ts";
-import { setLogSink } from "../../lib/log.ts";
-import { setKv } from "../../lib/store/kv.ts";
+import freshConfig from "@/fresh.config.ts";
+import manifest from "@/fresh.gen.ts";
+import { loadConfig, setConfig } from "@/lib/config.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { setKv } from "@/lib/store/kv.ts";
 import { TestClient } from "./app.ts";
-import { getHub, resetHub } from "../../signaling/instance.ts";
+import { getHub, resetHub } from "@/signaling/instance.ts";
 
 export interface AppWorkerStart {
   env: Record<string, string>;

@@ -19,9 +19,9 @@
  * @module
  */
 
-import type { Bus, BusMessage } from "../../signaling/bus.ts";
-import { createBus } from "../../signaling/bus_factory.ts";
-import { KvBus } from "../../signaling/bus_kv.ts";
+import type { Bus, BusMessage } from "@/signaling/bus.ts";
+import { createBus } from "@/signaling/bus_factory.ts";
+import { KvBus } from "@/signaling/bus_kv.ts";
 
 export type WorkerCommand =
   | {

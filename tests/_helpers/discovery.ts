@@ -1,10 +1,10 @@
 /** Contact discovery in tests: the browser's side over a TestClient, and KV checks. */
 import assert from "node:assert/strict";
-import type { Fetch } from "../../lib/client/discovery.ts";
-import { oprfInput, toB64u, voprf } from "../../lib/phone/oprf.ts";
-import { entryCount } from "../../lib/store/discovery.ts";
-import { keys } from "../../lib/store/keys.ts";
-import type { PhoneRecord } from "../../lib/store/phones.ts";
+import type { Fetch } from "@/lib/client/discovery.ts";
+import { oprfInput, toB64u, voprf } from "@/lib/phone/oprf.ts";
+import { entryCount } from "@/lib/store/discovery.ts";
+import { keys } from "@/lib/store/keys.ts";
+import type { PhoneRecord } from "@/lib/store/phones.ts";
 import type { TestClient } from "./app.ts";
 
 /** lib/client/discovery.ts's fetch, through the real handler as `c`. */

@@ -2,8 +2,8 @@
  * A Deno KV wrapper for contention tests: it makes deterministic what
  * parallel claims do to each other by chance.
  */
-import { type BloomMeta } from "../../lib/store/bloom.ts";
-import { keys } from "../../lib/store/keys.ts";
+import { type BloomMeta } from "@/lib/store/bloom.ts";
+import { keys } from "@/lib/store/keys.ts";
 
 /**
  * `kv`, where just before every claim's atomic commits, another claim's bits

@@ -4,7 +4,7 @@
  * minute...) would stop ordinary tests that sign up many people. Tests of a
  * limit set that limit themselves (or use `defaultLimits()` on purpose).
  */
-import { LIMITS } from "../../lib/limits.ts";
+import { LIMITS } from "@/lib/limits.ts";
 
 export const GENEROUS_LIMITS: Record<string, string> = Object.fromEntries(
   Object.values(LIMITS).map((spec) => [spec.env, "1000000"]),

@@ -1,6 +1,6 @@
 /** What a person does in the browser, as steps tests share. */
 import type { Browser, Page } from "puppeteer-core";
-import type { CallLogRecord } from "../../lib/store/calls.ts";
+import type { CallLogRecord } from "@/lib/store/calls.ts";
 import { waitForText } from "./browser.ts";
 
 /** Signs in with a browser key and claims `handle`; ends on /me. */

@@ -17,13 +17,13 @@
  */
 import type { Browser, CDPSession, Page, WebWorker } from "puppeteer-core";
 import { createHandler } from "$fresh/server.ts";
-import freshConfig from "../../fresh.config.ts";
-import manifest from "../../fresh.gen.ts";
-import { loadConfig, setConfig } from "../../lib/config.ts";
-import { setLogSink } from "../../lib/log.ts";
-import { setPushFetch } from "../../lib/push/send.ts";
-import { setKv } from "../../lib/store/kv.ts";
-import { resetHub } from "../../signaling/instance.ts";
+import freshConfig from "@/fresh.config.ts";
+import manifest from "@/fresh.gen.ts";
+import { loadConfig, setConfig } from "@/lib/config.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { setPushFetch } from "@/lib/push/send.ts";
+import { setKv } from "@/lib/store/kv.ts";
+import { resetHub } from "@/signaling/instance.ts";
 import { TEST_ENV } from "./app.ts";
 import {
   type Delivery,
@@ -32,7 +32,7 @@ import {
   type TestSubscription,
 } from "./push_double.ts";
 import { freePort } from "./server.ts";
-import type { PushHandled } from "../../routes/sw.js.ts";
+import type { PushHandled } from "@/routes/sw.js.ts";
 
 export interface PushServer extends AsyncDisposable {
   origin: string;

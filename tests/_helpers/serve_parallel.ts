@@ -9,7 +9,7 @@
  */
 import { freePort } from "./server.ts";
 import { newWallet, signOffer } from "./wallet.ts";
-import { SUBPROTOCOL } from "../../signaling/protocol.ts";
+import { SUBPROTOCOL } from "@/signaling/protocol.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 

@@ -7,7 +7,7 @@ import {
   type ClientMessage,
   type ServerMessage,
   SUBPROTOCOL,
-} from "../../signaling/protocol.ts";
+} from "@/signaling/protocol.ts";
 import { ORIGIN, type TestClient } from "./app.ts";
 
 type Of<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;

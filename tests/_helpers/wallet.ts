@@ -4,8 +4,8 @@ import { base58 } from "@scure/base";
 import {
   formatSiwsMessage,
   type SiwsFields,
-} from "../../lib/identity/siws_message.ts";
-import "../../lib/identity/siws.ts"; // installs the sha512 hook noble needs
+} from "@/lib/identity/siws_message.ts";
+import "@/lib/identity/siws.ts"; // installs the sha512 hook noble needs
 
 export interface TestWallet {
   secret: Uint8Array;

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { base58 } from "@scure/base";
-import { safetyNumber } from "../../lib/identity/safety_number.ts";
+import { safetyNumber } from "@/lib/identity/safety_number.ts";
 import { launchBrowser, waitForText } from "../_helpers/browser.ts";
 import { pressCall, receiveCalls, signUp } from "../_helpers/people.ts";
 import { startAppServer } from "../_helpers/server.ts";

@@ -27,7 +27,7 @@ import {
   stubPushManager,
   waitForHandled,
 } from "../_helpers/push_browser.ts";
-import type { ActionResult } from "../../routes/sw.js.ts";
+import type { ActionResult } from "@/routes/sw.js.ts";
 
 const SWITCH =
   "xpath/.//label[contains(., 'Ring this device even when Reach is closed')]/input[not(@disabled)]";

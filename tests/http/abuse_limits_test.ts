@@ -8,8 +8,8 @@
  * X-Forwarded-For is ignored and brings no fresh budget.
  */
 import assert from "node:assert/strict";
-import { LIMITS } from "../../lib/limits.ts";
-import { keys } from "../../lib/store/keys.ts";
+import { LIMITS } from "@/lib/limits.ts";
+import { keys } from "@/lib/store/keys.ts";
 import { type TestApp, testApp } from "../_helpers/app.ts";
 import { inOneWindow } from "../_helpers/limit_window.ts";
 import { newWallet } from "../_helpers/wallet.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { NonceOffer } from "../../lib/identity/auth.ts";
-import { keys } from "../../lib/store/keys.ts";
-import { createSession } from "../../lib/store/sessions.ts";
+import type { NonceOffer } from "@/lib/identity/auth.ts";
+import { keys } from "@/lib/store/keys.ts";
+import { createSession } from "@/lib/store/sessions.ts";
 import { ORIGIN, testApp } from "../_helpers/app.ts";
 import { newWallet, signOffer } from "../_helpers/wallet.ts";
 

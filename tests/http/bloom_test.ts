@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
-import { has } from "../../lib/bloom.ts";
-import {
-  filterFromResponse,
-  handleStatus,
-} from "../../lib/client/handle_taken.ts";
-import { keys } from "../../lib/store/keys.ts";
-import { claimHandle, DEFAULT_ACCENT } from "../../lib/store/profiles.ts";
+import { has } from "@/lib/bloom.ts";
+import { filterFromResponse, handleStatus } from "@/lib/client/handle_taken.ts";
+import { keys } from "@/lib/store/keys.ts";
+import { claimHandle, DEFAULT_ACCENT } from "@/lib/store/profiles.ts";
 import { testApp, type TestClient } from "../_helpers/app.ts";
 import { newWallet } from "../_helpers/wallet.ts";
 

@@ -5,22 +5,18 @@
  * key rotation, and limits shared by two workers on one KV.
  */
 import assert from "node:assert/strict";
-import { findByPhone } from "../../lib/client/discovery.ts";
-import { memoryStore } from "../../lib/client/oprf_cache.ts";
-import { addressSubject } from "../../lib/client_address.ts";
-import { loadConfig, setConfig } from "../../lib/config.ts";
-import { LIMITS } from "../../lib/limits.ts";
-import { setLogSink } from "../../lib/log.ts";
-import { decodeChunk } from "../../lib/phone/directory.ts";
-import { discoveryKey, fromB64u, toB64u } from "../../lib/phone/oprf.ts";
-import { replaceEntry } from "../../lib/store/discovery.ts";
-import {
-  bindPhone,
-  setDiscoverable,
-  unbindPhone,
-} from "../../lib/store/phones.ts";
-import { rateCount } from "../../lib/store/rate.ts";
-import { rotateKeys } from "../../lib/store/rotation.ts";
+import { findByPhone } from "@/lib/client/discovery.ts";
+import { memoryStore } from "@/lib/client/oprf_cache.ts";
+import { addressSubject } from "@/lib/client_address.ts";
+import { loadConfig, setConfig } from "@/lib/config.ts";
+import { LIMITS } from "@/lib/limits.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { decodeChunk } from "@/lib/phone/directory.ts";
+import { discoveryKey, fromB64u, toB64u } from "@/lib/phone/oprf.ts";
+import { replaceEntry } from "@/lib/store/discovery.ts";
+import { bindPhone, setDiscoverable, unbindPhone } from "@/lib/store/phones.ts";
+import { rateCount } from "@/lib/store/rate.ts";
+import { rotateKeys } from "@/lib/store/rotation.ts";
 import {
   ORIGIN,
   owner,

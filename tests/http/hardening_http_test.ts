@@ -6,12 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { createHandler, type RouteModule } from "$fresh/server.ts";
-import freshConfig from "../../fresh.config.ts";
-import manifest from "../../fresh.gen.ts";
-import { createFilter, has, paramsFromHeaders } from "../../lib/bloom.ts";
-import { loadConfig, setConfig } from "../../lib/config.ts";
-import { setLogSink } from "../../lib/log.ts";
-import { setKv } from "../../lib/store/kv.ts";
+import freshConfig from "@/fresh.config.ts";
+import manifest from "@/fresh.gen.ts";
+import { createFilter, has, paramsFromHeaders } from "@/lib/bloom.ts";
+import { loadConfig, setConfig } from "@/lib/config.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { setKv } from "@/lib/store/kv.ts";
 import { ORIGIN, TEST_ENV, testApp, TestClient } from "../_helpers/app.ts";
 import { filterChangesUnderClaims } from "../_helpers/kv_interference.ts";
 import { newWallet } from "../_helpers/wallet.ts";

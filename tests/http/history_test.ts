@@ -1,13 +1,13 @@
 /** /me "Recent calls": the owner's own calls, newest first, paged, anonymous. */
 import assert from "node:assert/strict";
-import { hmacHex } from "../../lib/crypto/hash.ts";
+import { hmacHex } from "@/lib/crypto/hash.ts";
 import {
   acceptCall,
   type CallDecision,
   createCall,
   endCall,
-} from "../../lib/store/calls.ts";
-import { calleeHashOf, callerLabel } from "../../lib/store/history.ts";
+} from "@/lib/store/calls.ts";
+import { calleeHashOf, callerLabel } from "@/lib/store/history.ts";
 import { owner, testApp } from "../_helpers/app.ts";
 
 async function seedCall(

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { createHandler } from "$fresh/server.ts";
-import freshConfig from "../../fresh.config.ts";
-import manifest from "../../fresh.gen.ts";
-import { loadConfig, setConfig } from "../../lib/config.ts";
-import { setLogSink } from "../../lib/log.ts";
-import { addressSubject } from "../../lib/client_address.ts";
-import { LIMITS } from "../../lib/limits.ts";
-import { rateCount } from "../../lib/store/rate.ts";
+import freshConfig from "@/fresh.config.ts";
+import manifest from "@/fresh.gen.ts";
+import { loadConfig, setConfig } from "@/lib/config.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { addressSubject } from "@/lib/client_address.ts";
+import { LIMITS } from "@/lib/limits.ts";
+import { rateCount } from "@/lib/store/rate.ts";
 import { ORIGIN, TEST_ENV, testApp } from "../_helpers/app.ts";
 import { inOneWindow } from "../_helpers/limit_window.ts";
 import {

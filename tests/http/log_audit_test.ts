@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ALLOWED_FIELDS, setLogSink } from "../../lib/log.ts";
+import { ALLOWED_FIELDS, setLogSink } from "@/lib/log.ts";
 import { testApp } from "../_helpers/app.ts";
 import { newWallet, signOffer } from "../_helpers/wallet.ts";
 

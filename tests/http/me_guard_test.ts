@@ -6,7 +6,7 @@
  * request may change anything in KV.
  */
 import assert from "node:assert/strict";
-import manifest from "../../fresh.gen.ts";
+import manifest from "@/fresh.gen.ts";
 import { testApp, type TestClient } from "../_helpers/app.ts";
 import { newWallet } from "../_helpers/wallet.ts";
 import { assertSecurityHeaders } from "../_helpers/headers.ts";

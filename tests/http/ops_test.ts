@@ -4,9 +4,9 @@
  * paging, the CSV export, and nothing identifying on either.
  */
 import assert from "node:assert/strict";
-import { callRef } from "../../lib/call_ref.ts";
-import { loadConfig, setConfig } from "../../lib/config.ts";
-import { hmacHex } from "../../lib/crypto/hash.ts";
+import { callRef } from "@/lib/call_ref.ts";
+import { loadConfig, setConfig } from "@/lib/config.ts";
+import { hmacHex } from "@/lib/crypto/hash.ts";
 import {
   acceptCall,
   type CallDecision,
@@ -14,9 +14,9 @@ import {
   endCall,
   getCallLog,
   updateCall,
-} from "../../lib/store/calls.ts";
-import { markOnline } from "../../lib/store/presence.ts";
-import { addVoicemailStats } from "../../lib/store/stats.ts";
+} from "@/lib/store/calls.ts";
+import { markOnline } from "@/lib/store/presence.ts";
+import { addVoicemailStats } from "@/lib/store/stats.ts";
 import {
   TEST_ENV,
   type TestApp,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig, setConfig } from "../../lib/config.ts";
+import { loadConfig, setConfig } from "@/lib/config.ts";
 import { TEST_ENV, testApp } from "../_helpers/app.ts";
 import { newWallet } from "../_helpers/wallet.ts";
 
@@ -98,7 +98,7 @@ Deno.test("errors: unknown API paths answer JSON 404, pages a helpful HTML 404",
 Deno.test("security page: its log-field list is the logger's allow-list", async () => {
   await using app = await testApp();
   const html = await (await app.client().request("/security")).text();
-  const { ALLOWED_FIELDS } = await import("../../lib/log.ts");
+  const { ALLOWED_FIELDS } = await import("@/lib/log.ts");
   for (const f of ALLOWED_FIELDS) assert.ok(html.includes(`<code>${f}</code>`));
   assert.ok(html.includes("DTLS-SRTP"), "says how voice is encrypted");
   assert.ok(

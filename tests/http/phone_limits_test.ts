@@ -5,7 +5,7 @@
  * handles together. Contact discovery's limits: tests/http/discovery_test.ts.
  */
 import assert from "node:assert/strict";
-import { LIMITS } from "../../lib/limits.ts";
+import { LIMITS } from "@/lib/limits.ts";
 import { type TestApp, testApp, type TestClient } from "../_helpers/app.ts";
 import { inOneWindow } from "../_helpers/limit_window.ts";
 import { newWallet } from "../_helpers/wallet.ts";

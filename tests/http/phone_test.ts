@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { findByPhone } from "../../lib/client/discovery.ts";
-import { memoryStore } from "../../lib/client/oprf_cache.ts";
-import { loadConfig, setConfig } from "../../lib/config.ts";
-import { setLogSink } from "../../lib/log.ts";
+import { findByPhone } from "@/lib/client/discovery.ts";
+import { memoryStore } from "@/lib/client/oprf_cache.ts";
+import { loadConfig, setConfig } from "@/lib/config.ts";
+import { setLogSink } from "@/lib/log.ts";
 import { owner, TEST_ENV, testApp, type TestClient } from "../_helpers/app.ts";
 import { through } from "../_helpers/discovery.ts";
 

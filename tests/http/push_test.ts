@@ -5,10 +5,10 @@
  * with the subscription's own private keys.
  */
 import assert from "node:assert/strict";
-import { callRef } from "../../lib/call_ref.ts";
-import { setLogSink } from "../../lib/log.ts";
-import { setPushFetch } from "../../lib/push/send.ts";
-import { getCallLog } from "../../lib/store/calls.ts";
+import { callRef } from "@/lib/call_ref.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { setPushFetch } from "@/lib/push/send.ts";
+import { getCallLog } from "@/lib/store/calls.ts";
 import {
   owner,
   type TestApp,

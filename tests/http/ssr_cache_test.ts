@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { testApp } from "../_helpers/app.ts";
 import { newWallet } from "../_helpers/wallet.ts";
-import { PROFILE_CACHE_MS, publicProfile } from "../../lib/public_profile.ts";
-import { markOffline, markOnline } from "../../lib/store/presence.ts";
-import { updateProfile } from "../../lib/store/profiles.ts";
+import { PROFILE_CACHE_MS, publicProfile } from "@/lib/public_profile.ts";
+import { markOffline, markOnline } from "@/lib/store/presence.ts";
+import { updateProfile } from "@/lib/store/profiles.ts";
 
 const nonceOf = (res: Response) =>
   res.headers.get("content-security-policy")!.match(/'nonce-([^']+)'/)![1];

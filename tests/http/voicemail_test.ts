@@ -5,18 +5,18 @@
  * made with the call store and a known resume token.
  */
 import assert from "node:assert/strict";
-import { sha256Hex } from "../../lib/crypto/hash.ts";
-import { setLogSink } from "../../lib/log.ts";
+import { sha256Hex } from "@/lib/crypto/hash.ts";
+import { setLogSink } from "@/lib/log.ts";
 import {
   acceptCall,
   type CallDecision,
   createCall,
   endCall,
   getCallLog,
-} from "../../lib/store/calls.ts";
-import { keys } from "../../lib/store/keys.ts";
-import { statsKeys } from "../../lib/store/stats.ts";
-import { HANDLE_LIMIT_PER_HOUR } from "../../lib/voicemail/service.ts";
+} from "@/lib/store/calls.ts";
+import { keys } from "@/lib/store/keys.ts";
+import { statsKeys } from "@/lib/store/stats.ts";
+import { HANDLE_LIMIT_PER_HOUR } from "@/lib/voicemail/service.ts";
 import {
   owner,
   type TestApp,

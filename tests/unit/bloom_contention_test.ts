@@ -4,10 +4,10 @@
  * file, and every claimed handle is in the filter afterwards.
  */
 import assert from "node:assert/strict";
-import { createFilter, has } from "../../lib/bloom.ts";
-import { readBloom } from "../../lib/store/bloom.ts";
-import { retryWhenLocked } from "../../lib/store/locked_retry.ts";
-import { claimHandle } from "../../lib/store/profiles.ts";
+import { createFilter, has } from "@/lib/bloom.ts";
+import { readBloom } from "@/lib/store/bloom.ts";
+import { retryWhenLocked } from "@/lib/store/locked_retry.ts";
+import { claimHandle } from "@/lib/store/profiles.ts";
 import { filterChangesUnderClaims } from "../_helpers/kv_interference.ts";
 
 async function withKvFile<T>(fn: (path: string) => Promise<T>): Promise<T> {

@@ -13,16 +13,16 @@ import {
   paramsFor,
   paramsFromHeaders,
   serialize,
-} from "../../lib/bloom.ts";
-import { claimHandle } from "../../lib/store/profiles.ts";
+} from "@/lib/bloom.ts";
+import { claimHandle } from "@/lib/store/profiles.ts";
 import {
   type BloomMeta,
   capacityFor,
   growBloom,
   newGeneration,
   readBloom,
-} from "../../lib/store/bloom.ts";
-import { keys } from "../../lib/store/keys.ts";
+} from "@/lib/store/bloom.ts";
+import { keys } from "@/lib/store/keys.ts";
 import { withKv } from "../_helpers/kv.ts";
 
 /** Deterministic pseudo-random handles (mulberry32), so the figures repeat. */

@@ -6,10 +6,10 @@ import {
   MAX_MESSAGE_BYTES,
   utf8Fits,
   utf8Length,
-} from "../../signaling/bus.ts";
-import { BROADCAST_CHANNEL_NAME } from "../../signaling/bus_broadcast.ts";
-import { createBus } from "../../signaling/bus_factory.ts";
-import { KvBus } from "../../signaling/bus_kv.ts";
+} from "@/signaling/bus.ts";
+import { BROADCAST_CHANNEL_NAME } from "@/signaling/bus_broadcast.ts";
+import { createBus } from "@/signaling/bus_factory.ts";
+import { KvBus } from "@/signaling/bus_kv.ts";
 import type { WorkerCommand, WorkerEvent } from "../_helpers/bus_worker.ts";
 
 type Kind = "broadcast" | "kv";

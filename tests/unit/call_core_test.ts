@@ -21,16 +21,16 @@ import {
   type Store,
   watchRings,
   writePref,
-} from "../../lib/client/call.ts";
-import type { CallSession, CallSessionOptions } from "../../lib/client/rtc.ts";
+} from "@/lib/client/call.ts";
+import type { CallSession, CallSessionOptions } from "@/lib/client/rtc.ts";
 import type {
   Hello,
   SignalClient,
   SignalListener,
-} from "../../lib/client/signal.ts";
-import type { DeviceIdentity } from "../../lib/client/device_identity.ts";
-import type { Verdict, VerifyInput } from "../../lib/identity/device_cert.ts";
-import type { ClientMessage, ServerMessage } from "../../signaling/protocol.ts";
+} from "@/lib/client/signal.ts";
+import type { DeviceIdentity } from "@/lib/client/device_identity.ts";
+import type { Verdict, VerifyInput } from "@/lib/identity/device_cert.ts";
+import type { ClientMessage, ServerMessage } from "@/signaling/protocol.ts";
 
 const ID = "11111111-2222-4333-8444-555555555555";
 const OTHER = "99999999-2222-4333-8444-555555555555";

@@ -11,7 +11,7 @@ import {
   lastSign,
   sideDeadline,
   type Timed,
-} from "../../lib/store/call_deadline.ts";
+} from "@/lib/store/call_deadline.ts";
 
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 0);
 const S = 1000;

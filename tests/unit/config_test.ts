@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig } from "../../lib/config.ts";
+import { ConfigError, loadConfig } from "@/lib/config.ts";
 
 const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
 const PROD = {

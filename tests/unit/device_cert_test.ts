@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as ed from "@noble/ed25519";
 import { base58 } from "@scure/base";
-import "../../lib/identity/siws.ts"; // sha512 hook for noble
+import "@/lib/identity/siws.ts"; // sha512 hook for noble
 import {
   base58Decode,
   certText,
@@ -10,7 +10,7 @@ import {
   sdpFingerprint,
   statementText,
   verifyPeer,
-} from "../../lib/identity/device_cert.ts";
+} from "@/lib/identity/device_cert.ts";
 
 const enc = new TextEncoder();
 const sign = (secret: Uint8Array, text: string) =>

@@ -6,8 +6,8 @@ import {
   EnvelopeError,
   openString,
   sealString,
-} from "../../lib/crypto/envelope.ts";
-import { isE164, phoneHmac } from "../../lib/crypto/phone_hash.ts";
+} from "@/lib/crypto/envelope.ts";
+import { isE164, phoneHmac } from "@/lib/crypto/phone_hash.ts";
 
 const rnd = () => crypto.getRandomValues(new Uint8Array(32));
 const k1: DataKey = { kid: "k1", key: rnd() };

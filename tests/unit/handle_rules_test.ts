@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { checkHandle, impersonates } from "../../lib/identity/handles.ts";
-import { hasVisibleCharacter } from "../../lib/identity/profile.ts";
+import { checkHandle, impersonates } from "@/lib/identity/handles.ts";
+import { hasVisibleCharacter } from "@/lib/identity/profile.ts";
 
 Deno.test("handles: names that pass for the service or its staff are reserved", () => {
   for (

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { checkHandle, RESERVED_HANDLES } from "../../lib/identity/handles.ts";
-import { contrastRatio, textOn } from "../../lib/color.ts";
+import { checkHandle, RESERVED_HANDLES } from "@/lib/identity/handles.ts";
+import { contrastRatio, textOn } from "@/lib/color.ts";
 
 Deno.test("handles: valid ones are case-folded and @-stripped", () => {
   assert.deepEqual(checkHandle(" @Bob_42 "), { ok: true, handle: "bob_42" });

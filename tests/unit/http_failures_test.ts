@@ -15,8 +15,8 @@ import {
   readBody,
   readJsonBody,
   statusOf,
-} from "../../lib/http.ts";
-import { rateLimited, rateLimitFailure } from "../../lib/limit_check.ts";
+} from "@/lib/http.ts";
+import { rateLimited, rateLimitFailure } from "@/lib/limit_check.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LIMITS, readLimits } from "../../lib/limits.ts";
+import { LIMITS, readLimits } from "@/lib/limits.ts";
 
 Deno.test("limits: the README lists every limit setting with its default", async () => {
   const readme = await Deno.readTextFile(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatLogLine } from "../../lib/log.ts";
+import { formatLogLine } from "@/lib/log.ts";
 
 Deno.test("log: only allow-listed fields are written", () => {
   const line = JSON.parse(formatLogLine("http", {

@@ -9,14 +9,14 @@ import {
   DiscoveryError,
   type Fetch,
   findByPhone,
-} from "../../lib/client/discovery.ts";
-import { memoryStore } from "../../lib/client/oprf_cache.ts";
+} from "@/lib/client/discovery.ts";
+import { memoryStore } from "@/lib/client/oprf_cache.ts";
 import {
   decodeChunk,
   openEntry,
   sealEntry,
   tagOf,
-} from "../../lib/phone/directory.ts";
+} from "@/lib/phone/directory.ts";
 import {
   baseOprf,
   discoveryKey,
@@ -26,9 +26,9 @@ import {
   type Rng,
   toB64u,
   voprf,
-} from "../../lib/phone/oprf.ts";
-import { outputFor } from "../../lib/store/discovery.ts";
-import { bindPhone, setDiscoverable } from "../../lib/store/phones.ts";
+} from "@/lib/phone/oprf.ts";
+import { outputFor } from "@/lib/store/discovery.ts";
+import { bindPhone, setDiscoverable } from "@/lib/store/phones.ts";
 import { owner, testApp, type TestClient } from "../_helpers/app.ts";
 import { through } from "../_helpers/discovery.ts";
 

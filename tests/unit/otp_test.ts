@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { addressSubject } from "../../lib/client_address.ts";
-import { defaultLimits, LIMITS } from "../../lib/limits.ts";
+import { addressSubject } from "@/lib/client_address.ts";
+import { defaultLimits, LIMITS } from "@/lib/limits.ts";
 import {
   checkVerification,
   CODE_TTL_MS,
@@ -9,7 +9,7 @@ import {
   OTP_PER_HANDLE,
   RESEND_COOLDOWN_MS,
   startVerification,
-} from "../../lib/phone/otp.ts";
+} from "@/lib/phone/otp.ts";
 import { withKv } from "../_helpers/kv.ts";
 
 /** The code limits at their defaults: 5 per (handle, number), 20 per number, 10 per address. */

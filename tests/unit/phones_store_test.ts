@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { keys } from "../../lib/store/keys.ts";
+import { keys } from "@/lib/store/keys.ts";
 import {
   bindPhone,
   getPhoneNumber,
@@ -10,8 +10,8 @@ import {
   type PhoneSecrets,
   setDiscoverable,
   unbindPhone,
-} from "../../lib/store/phones.ts";
-import { phoneHmac } from "../../lib/crypto/phone_hash.ts";
+} from "@/lib/store/phones.ts";
+import { phoneHmac } from "@/lib/crypto/phone_hash.ts";
 import { withKv } from "../_helpers/kv.ts";
 
 const rnd = () => crypto.getRandomValues(new Uint8Array(32));

@@ -16,14 +16,14 @@ import {
   RingAnywhere,
   type SubscriptionLike,
   type WorkersLike,
-} from "../../lib/client/push.ts";
+} from "@/lib/client/push.ts";
 import {
   answerLink,
   type IncomingCall,
   LINK_WAIT_MS,
-} from "../../lib/client/call/incoming.ts";
-import type { SignalClient, SignalListener } from "../../lib/client/signal.ts";
-import type { ServerMessage } from "../../signaling/protocol.ts";
+} from "@/lib/client/call/incoming.ts";
+import type { SignalClient, SignalListener } from "@/lib/client/signal.ts";
+import type { ServerMessage } from "@/signaling/protocol.ts";
 
 const b64u = (b: Uint8Array) =>
   b.toBase64({ alphabet: "base64url", omitPadding: true });

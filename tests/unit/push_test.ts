@@ -7,24 +7,24 @@
  */
 import assert from "node:assert/strict";
 import { encryptNotification } from "@block65/webcrypto-web-push";
-import { ConfigError, loadConfig } from "../../lib/config.ts";
-import { callRef } from "../../lib/call_ref.ts";
-import { setLogSink } from "../../lib/log.ts";
+import { ConfigError, loadConfig } from "@/lib/config.ts";
+import { callRef } from "@/lib/call_ref.ts";
+import { setLogSink } from "@/lib/log.ts";
 import {
   buildPush,
   type PushPayload,
   pushTopic,
   sendPush,
   setPushFetch,
-} from "../../lib/push/send.ts";
+} from "@/lib/push/send.ts";
 import {
   checkEndpoint,
   checkSubscriptionKeys,
   DEFAULT_PUSH_HOSTS,
   parsePushHosts,
-} from "../../lib/push/validate.ts";
-import { generateVapidKeys, type VapidKeys } from "../../lib/push/vapid.ts";
-import { keys } from "../../lib/store/keys.ts";
+} from "@/lib/push/validate.ts";
+import { generateVapidKeys, type VapidKeys } from "@/lib/push/vapid.ts";
+import { keys } from "@/lib/store/keys.ts";
 import {
   addPushSub,
   listPushSubRecords,
@@ -33,7 +33,7 @@ import {
   type PushSubRecord,
   removePushSub,
   resealPushSubs,
-} from "../../lib/store/push_subs.ts";
+} from "@/lib/store/push_subs.ts";
 import {
   b64u,
   decryptWebPush,

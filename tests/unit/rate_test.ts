@@ -3,12 +3,7 @@
  * one atomic step, and refused requests are not counted.
  */
 import assert from "node:assert/strict";
-import {
-  hitRate,
-  rateCount,
-  releaseSlot,
-  takeSlot,
-} from "../../lib/store/rate.ts";
+import { hitRate, rateCount, releaseSlot, takeSlot } from "@/lib/store/rate.ts";
 import { keysWithExpiry } from "../_helpers/kv_expiry.ts";
 import { withKv } from "../_helpers/kv.ts";
 

@@ -4,7 +4,7 @@
  * any Deno.env.get elsewhere in app code) is listed there by name.
  */
 import assert from "node:assert/strict";
-import { LIMITS } from "../../lib/limits.ts";
+import { LIMITS } from "@/lib/limits.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { type DataKey, openString } from "../../lib/crypto/envelope.ts";
-import { phoneHmac } from "../../lib/crypto/phone_hash.ts";
-import { keys } from "../../lib/store/keys.ts";
+import { type DataKey, openString } from "@/lib/crypto/envelope.ts";
+import { phoneHmac } from "@/lib/crypto/phone_hash.ts";
+import { keys } from "@/lib/store/keys.ts";
 import {
   bindPhone,
   lookupDiscoverable,
@@ -9,8 +9,8 @@ import {
   type PhoneSecrets,
   setDiscoverable,
   unbindPhone,
-} from "../../lib/store/phones.ts";
-import { rotateKeys, type RotationProgress } from "../../lib/store/rotation.ts";
+} from "@/lib/store/phones.ts";
+import { rotateKeys, type RotationProgress } from "@/lib/store/rotation.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { safetyNumber } from "../../lib/identity/safety_number.ts";
+import { safetyNumber } from "@/lib/identity/safety_number.ts";
 
 /** The same format computed independently, with node:crypto and plain maths. */
 function reference(handle: string, key: Uint8Array): string {

@@ -11,7 +11,7 @@ import {
   SiwsFormatError,
   type SiwsSubmission,
   verifySiws,
-} from "../../lib/identity/siws.ts";
+} from "@/lib/identity/siws.ts";
 
 ed.hashes.sha512 = sha512;
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import type { Config } from "../../lib/config.ts";
+import type { Config } from "@/lib/config.ts";
 import {
   SmsDeliveryError,
   type SmsSender,
   smsSenderFor,
-} from "../../lib/phone/sms.ts";
+} from "@/lib/phone/sms.ts";
 import {
   DOUBLE_ACCOUNT_SID,
   DOUBLE_AUTH_TOKEN,

@@ -7,7 +7,7 @@ import {
   endCall,
   getCallLog,
   updateCall,
-} from "../../lib/store/calls.ts";
+} from "@/lib/store/calls.ts";
 import {
   addVoicemailStats,
   changeDecision,
@@ -18,11 +18,11 @@ import {
   removeVoicemailStats,
   statsKeys,
   utcDay,
-} from "../../lib/store/stats.ts";
-import { callerLabel, readHistory } from "../../lib/store/history.ts";
-import { callLogCsv, csvField, csvRow } from "../../lib/ops/csv.ts";
-import { listCallLog } from "../../lib/ops/calllog.ts";
-import { niceMax, stackedBars } from "../../lib/ops/chart.ts";
+} from "@/lib/store/stats.ts";
+import { callerLabel, readHistory } from "@/lib/store/history.ts";
+import { callLogCsv, csvField, csvRow } from "@/lib/ops/csv.ts";
+import { listCallLog } from "@/lib/ops/calllog.ts";
+import { niceMax, stackedBars } from "@/lib/ops/chart.ts";
 import { withKv } from "../_helpers/kv.ts";
 
 const DAY = 86_400_000;

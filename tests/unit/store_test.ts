@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { consumeNonce, newNonce, storeNonce } from "../../lib/store/nonces.ts";
-import { createSession, getSession } from "../../lib/store/sessions.ts";
-import { isOnline } from "../../lib/store/presence.ts";
-import { keys } from "../../lib/store/keys.ts";
+import { consumeNonce, newNonce, storeNonce } from "@/lib/store/nonces.ts";
+import { createSession, getSession } from "@/lib/store/sessions.ts";
+import { isOnline } from "@/lib/store/presence.ts";
+import { keys } from "@/lib/store/keys.ts";
 import { withKv } from "../_helpers/kv.ts";
 
 Deno.test("nonces: consumed once, and not after their expiry", () =>

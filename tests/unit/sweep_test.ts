@@ -21,12 +21,12 @@ import {
   type Settled,
   touchCall,
   updateCall,
-} from "../../lib/store/calls.ts";
-import { keys } from "../../lib/store/keys.ts";
-import { retryWhenLocked } from "../../lib/store/locked_retry.ts";
-import { readStats } from "../../lib/store/stats.ts";
-import { setLogSink } from "../../lib/log.ts";
-import { Sweeper } from "../../signaling/sweep.ts";
+} from "@/lib/store/calls.ts";
+import { keys } from "@/lib/store/keys.ts";
+import { retryWhenLocked } from "@/lib/store/locked_retry.ts";
+import { readStats } from "@/lib/store/stats.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { Sweeper } from "@/signaling/sweep.ts";
 import { withKv } from "../_helpers/kv.ts";
 import { keysWithExpiry } from "../_helpers/kv_expiry.ts";
 

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import type { IceConfig } from "../../lib/config.ts";
-import { clientKey, TokenBucketLimiter } from "../../lib/rate_limit.ts";
+import type { IceConfig } from "@/lib/config.ts";
+import { clientKey, TokenBucketLimiter } from "@/lib/rate_limit.ts";
 import {
   hmacSha1Base64,
   iceServersFor,
   MAX_REST_TTL_SECONDS,
   turnRestCredential,
   TurnUnavailableError,
-} from "../../lib/turn.ts";
+} from "@/lib/turn.ts";
 import {
   DOUBLE_KEY_ID,
   DOUBLE_TOKEN,

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { callUpstream, UpstreamError } from "../../lib/upstream.ts";
+import { callUpstream, UpstreamError } from "@/lib/upstream.ts";
 
 const TOKEN = "upstream-test-token-0123456789abcdef";
 const NAME = "Test Provider";

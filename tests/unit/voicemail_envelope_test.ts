@@ -11,7 +11,7 @@ import {
   type Voicemail,
   VOICEMAIL_VERSION,
   VoicemailError,
-} from "../../lib/voicemail/envelope.ts";
+} from "@/lib/voicemail/envelope.ts";
 
 const call = { callId: "c-7f3a9e", handle: "alice" };
 const WEBM_MAGIC = [0x1a, 0x45, 0xdf, 0xa3];

@@ -5,7 +5,7 @@
  * key's expiry).
  */
 import assert from "node:assert/strict";
-import { keys } from "../../lib/store/keys.ts";
+import { keys } from "@/lib/store/keys.ts";
 import {
   CHUNK_BYTES,
   CHUNKS_PER_ATOMIC,
@@ -16,7 +16,7 @@ import {
   storeVoicemail,
   type StoreVoicemailInput,
   UPLOAD_CLAIM_MS,
-} from "../../lib/store/voicemail.ts";
+} from "@/lib/store/voicemail.ts";
 import { withKv } from "../_helpers/kv.ts";
 
 const DAY = 86400_000;

@@ -17,9 +17,9 @@ import {
   type CallRecord,
   getCall,
   getCallLog,
-} from "../../lib/store/calls.ts";
-import { keys } from "../../lib/store/keys.ts";
-import type { ServerMessage } from "../../signaling/protocol.ts";
+} from "@/lib/store/calls.ts";
+import { keys } from "@/lib/store/keys.ts";
+import type { ServerMessage } from "@/signaling/protocol.ts";
 import { ORIGIN, owner, TestClient } from "../_helpers/app.ts";
 import { freePort, startAppServer } from "../_helpers/server.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";

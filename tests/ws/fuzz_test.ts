@@ -7,8 +7,8 @@
  * nor change them; every bad frame closes only the intruder's socket.
  */
 import assert from "node:assert/strict";
-import { getCall } from "../../lib/store/calls.ts";
-import type { ClientMessage, ServerMessage } from "../../signaling/protocol.ts";
+import { getCall } from "@/lib/store/calls.ts";
+import type { ClientMessage, ServerMessage } from "@/signaling/protocol.ts";
 import { owner, testApp } from "../_helpers/app.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";
 

@@ -5,8 +5,8 @@
  * new caller token. Real sockets to a real server on loopback, real KV.
  */
 import assert from "node:assert/strict";
-import { getCall } from "../../lib/store/calls.ts";
-import { CLOSE, SUBPROTOCOL } from "../../signaling/protocol.ts";
+import { getCall } from "@/lib/store/calls.ts";
+import { CLOSE, SUBPROTOCOL } from "@/signaling/protocol.ts";
 import { ORIGIN, owner, testApp } from "../_helpers/app.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";
 import { keysWithExpiry, keysWithoutExpiry } from "../_helpers/kv_expiry.ts";

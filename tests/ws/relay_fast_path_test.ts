@@ -9,8 +9,8 @@
  * re-assembled from the validated fields.
  */
 import assert from "node:assert/strict";
-import { setLogSink } from "../../lib/log.ts";
-import { resumeSide } from "../../lib/store/calls.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { resumeSide } from "@/lib/store/calls.ts";
 import {
   ClientMessage,
   CLOSE,
@@ -19,7 +19,7 @@ import {
   MAX_FRAME_BYTES,
   MAX_SDP_CHARS,
   parseClientFrame,
-} from "../../signaling/protocol.ts";
+} from "@/signaling/protocol.ts";
 import { owner, TEST_ENV, testApp } from "../_helpers/app.ts";
 import { AppWorker } from "../_helpers/app_worker.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";

@@ -4,10 +4,10 @@
  * frames closing only the socket that sent them.
  */
 import assert from "node:assert/strict";
-import { callRef } from "../../lib/call_ref.ts";
-import { setLogSink } from "../../lib/log.ts";
-import { getCallLog } from "../../lib/store/calls.ts";
-import { CLOSE, MAX_FRAME_BYTES } from "../../signaling/protocol.ts";
+import { callRef } from "@/lib/call_ref.ts";
+import { setLogSink } from "@/lib/log.ts";
+import { getCallLog } from "@/lib/store/calls.ts";
+import { CLOSE, MAX_FRAME_BYTES } from "@/signaling/protocol.ts";
 import { owner, testApp } from "../_helpers/app.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";
 

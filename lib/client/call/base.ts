@@ -11,11 +11,8 @@
  * The two sides: OutgoingCall (outgoing.ts, the /@handle page) and
  * IncomingCall (incoming.ts, the /me page).
  */
-import type {
-  ClientMessage,
-  ServerMessage,
-} from "../../../signaling/protocol.ts";
-import type { VerifyInput } from "../../identity/device_cert.ts";
+import type { ClientMessage, ServerMessage } from "@/signaling/protocol.ts";
+import type { VerifyInput } from "@/lib/identity/device_cert.ts";
 import type { DeviceIdentity } from "../device_identity.ts";
 import {
   CallSession,

@@ -3,7 +3,7 @@
  * voicemail: the one place for these words and that decision. Each side's
  * words are a function of their own, so a page loads only its own.
  */
-import type { CallEnd } from "../../../signaling/protocol.ts";
+import type { CallEnd } from "@/signaling/protocol.ts";
 
 /** Why a call ended (the `ended` state's reason). */
 export type EndReason =

@@ -1,9 +1,9 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../lib/app.ts";
-import { json } from "../../../lib/http.ts";
-import { clearSessionCookieHeader } from "../../../lib/identity/cookies.ts";
-import type { State } from "../../../lib/state.ts";
-import { deleteSession } from "../../../lib/store/sessions.ts";
+import { app } from "@/lib/app.ts";
+import { json } from "@/lib/http.ts";
+import { clearSessionCookieHeader } from "@/lib/identity/cookies.ts";
+import type { State } from "@/lib/state.ts";
+import { deleteSession } from "@/lib/store/sessions.ts";
 
 export const handler: Handlers<unknown, State> = {
   async POST(_req, ctx) {

@@ -1,9 +1,9 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../lib/app.ts";
-import { json } from "../../../lib/http.ts";
-import { issueNonce } from "../../../lib/identity/auth.ts";
-import { requestAddress } from "../../../lib/client_address.ts";
-import { atMost, rateLimited, spend } from "../../../lib/limit_check.ts";
+import { app } from "@/lib/app.ts";
+import { json } from "@/lib/http.ts";
+import { issueNonce } from "@/lib/identity/auth.ts";
+import { requestAddress } from "@/lib/client_address.ts";
+import { atMost, rateLimited, spend } from "@/lib/limit_check.ts";
 
 export const handler: Handlers = {
   async POST(req, ctx) {

@@ -1,6 +1,6 @@
 import type { Handlers } from "$fresh/server.ts";
-import { json, jsonError } from "../../../lib/http.ts";
-import type { State } from "../../../lib/state.ts";
+import { json, jsonError } from "@/lib/http.ts";
+import type { State } from "@/lib/state.ts";
 
 export const handler: Handlers<unknown, State> = {
   GET(_req, ctx) {

@@ -1,12 +1,12 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
-import { app } from "../../../lib/app.ts";
-import { json, jsonError, readJson } from "../../../lib/http.ts";
-import { signIn } from "../../../lib/identity/auth.ts";
-import { sessionCookieHeader } from "../../../lib/identity/cookies.ts";
-import { requestAddress } from "../../../lib/client_address.ts";
-import { rateLimited } from "../../../lib/limit_check.ts";
-import { log } from "../../../lib/log.ts";
+import { app } from "@/lib/app.ts";
+import { json, jsonError, readJson } from "@/lib/http.ts";
+import { signIn } from "@/lib/identity/auth.ts";
+import { sessionCookieHeader } from "@/lib/identity/cookies.ts";
+import { requestAddress } from "@/lib/client_address.ts";
+import { rateLimited } from "@/lib/limit_check.ts";
+import { log } from "@/lib/log.ts";
 
 const Body = z.object({
   message: z.string().min(1).max(4096),

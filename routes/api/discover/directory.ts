@@ -1,9 +1,9 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../lib/app.ts";
-import { requireHandle } from "../../../lib/guards.ts";
-import { fail, failureResponse } from "../../../lib/http.ts";
-import { directoryChunk } from "../../../lib/phone/discovery.ts";
-import type { State } from "../../../lib/state.ts";
+import { app } from "@/lib/app.ts";
+import { requireHandle } from "@/lib/guards.ts";
+import { fail, failureResponse } from "@/lib/http.ts";
+import { directoryChunk } from "@/lib/phone/discovery.ts";
+import type { State } from "@/lib/state.ts";
 
 /**
  * One chunk (`?chunk=N`, default 0) of the contact-discovery directory, as

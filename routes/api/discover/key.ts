@@ -1,7 +1,7 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../lib/app.ts";
-import { json } from "../../../lib/http.ts";
-import { currentKey } from "../../../lib/phone/discovery.ts";
+import { app } from "@/lib/app.ts";
+import { json } from "@/lib/http.ts";
+import { currentKey } from "@/lib/phone/discovery.ts";
 
 /**
  * The contact-discovery VOPRF public key browsers blind against:

@@ -1,19 +1,19 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
-import { app } from "../../../lib/app.ts";
-import { requireSession } from "../../../lib/guards.ts";
-import { json, jsonError, readJson } from "../../../lib/http.ts";
-import { checkHandle } from "../../../lib/identity/handles.ts";
-import { requestAddress } from "../../../lib/client_address.ts";
-import { atMost, rateLimited, spend } from "../../../lib/limit_check.ts";
-import { log } from "../../../lib/log.ts";
-import type { State } from "../../../lib/state.ts";
+import { app } from "@/lib/app.ts";
+import { requireSession } from "@/lib/guards.ts";
+import { json, jsonError, readJson } from "@/lib/http.ts";
+import { checkHandle } from "@/lib/identity/handles.ts";
+import { requestAddress } from "@/lib/client_address.ts";
+import { atMost, rateLimited, spend } from "@/lib/limit_check.ts";
+import { log } from "@/lib/log.ts";
+import type { State } from "@/lib/state.ts";
 import {
   claimHandle,
   type ClaimResult,
   getProfile,
   handleOfWallet,
-} from "../../../lib/store/profiles.ts";
+} from "@/lib/store/profiles.ts";
 
 const Body = z.object({ handle: z.string().max(64) });
 

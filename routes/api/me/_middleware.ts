@@ -1,6 +1,6 @@
 import type { FreshContext } from "$fresh/server.ts";
-import { requireHandle } from "../../../lib/guards.ts";
-import type { State } from "../../../lib/state.ts";
+import { requireHandle } from "@/lib/guards.ts";
+import type { State } from "@/lib/state.ts";
 
 /**
  * Everything under /api/me belongs to a signed-in owner: a request without a

@@ -1,9 +1,9 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../lib/app.ts";
-import { json, readJson } from "../../../lib/http.ts";
-import { ProfilePatch } from "../../../lib/identity/profile.ts";
-import type { OwnerState } from "../../../lib/state.ts";
-import { getProfile, updateProfile } from "../../../lib/store/profiles.ts";
+import { app } from "@/lib/app.ts";
+import { json, readJson } from "@/lib/http.ts";
+import { ProfilePatch } from "@/lib/identity/profile.ts";
+import type { OwnerState } from "@/lib/state.ts";
+import { getProfile, updateProfile } from "@/lib/store/profiles.ts";
 
 // Signed-in owners only: routes/api/me/_middleware.ts.
 export const handler: Handlers<unknown, OwnerState> = {

@@ -1,6 +1,6 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../lib/app.ts";
-import { failureResponse, json } from "../../../lib/http.ts";
+import { app } from "@/lib/app.ts";
+import { failureResponse, json } from "@/lib/http.ts";
 
 /**
  * The VAPID public key a browser subscribes with

@@ -1,12 +1,9 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../lib/app.ts";
-import { requestAddress } from "../../../lib/client_address.ts";
-import { failureResponse, json, readBody } from "../../../lib/http.ts";
-import type { State } from "../../../lib/state.ts";
-import {
-  CALL_TOKEN_HEADER,
-  uploadVoicemail,
-} from "../../../lib/voicemail/service.ts";
+import { app } from "@/lib/app.ts";
+import { requestAddress } from "@/lib/client_address.ts";
+import { failureResponse, json, readBody } from "@/lib/http.ts";
+import type { State } from "@/lib/state.ts";
+import { CALL_TOKEN_HEADER, uploadVoicemail } from "@/lib/voicemail/service.ts";
 
 export const handler: Handlers<unknown, State> = {
   async POST(req, ctx) {

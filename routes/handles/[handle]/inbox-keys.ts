@@ -1,9 +1,9 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../lib/app.ts";
-import { json, jsonError } from "../../../lib/http.ts";
-import { checkHandle } from "../../../lib/identity/handles.ts";
-import { listInboxKeys } from "../../../lib/store/inbox_keys.ts";
-import { getProfile } from "../../../lib/store/profiles.ts";
+import { app } from "@/lib/app.ts";
+import { json, jsonError } from "@/lib/http.ts";
+import { checkHandle } from "@/lib/identity/handles.ts";
+import { listInboxKeys } from "@/lib/store/inbox_keys.ts";
+import { getProfile } from "@/lib/store/profiles.ts";
 
 export const handler: Handlers = {
   async GET(_req, ctx) {

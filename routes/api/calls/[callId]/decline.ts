@@ -1,10 +1,10 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../../lib/app.ts";
-import { requireHandle } from "../../../../lib/guards.ts";
-import { jsonError } from "../../../../lib/http.ts";
-import { getCall } from "../../../../lib/store/calls.ts";
-import type { State } from "../../../../lib/state.ts";
-import { getHub } from "../../../../signaling/instance.ts";
+import { app } from "@/lib/app.ts";
+import { requireHandle } from "@/lib/guards.ts";
+import { jsonError } from "@/lib/http.ts";
+import { getCall } from "@/lib/store/calls.ts";
+import type { State } from "@/lib/state.ts";
+import { getHub } from "@/signaling/instance.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

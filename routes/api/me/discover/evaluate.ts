@@ -1,19 +1,14 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
-import { app } from "../../../../lib/app.ts";
-import { requestAddress } from "../../../../lib/client_address.ts";
-import {
-  failureResponse,
-  json,
-  readJsonBody,
-  statusOf,
-} from "../../../../lib/http.ts";
+import { app } from "@/lib/app.ts";
+import { requestAddress } from "@/lib/client_address.ts";
+import { failureResponse, json, readJsonBody, statusOf } from "@/lib/http.ts";
 import {
   evaluate,
   EVALUATE_MAX,
   type KeyRotated,
-} from "../../../../lib/phone/discovery.ts";
-import type { OwnerState } from "../../../../lib/state.ts";
+} from "@/lib/phone/discovery.ts";
+import type { OwnerState } from "@/lib/state.ts";
 
 const Body = z.strictObject({
   keyId: z.string().min(1).max(32),

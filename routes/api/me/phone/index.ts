@@ -1,13 +1,9 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
-import { app } from "../../../../lib/app.ts";
-import { failureResponse, json, readJsonBody } from "../../../../lib/http.ts";
-import {
-  discoverable,
-  phoneView,
-  unbind,
-} from "../../../../lib/phone/binding.ts";
-import type { OwnerState } from "../../../../lib/state.ts";
+import { app } from "@/lib/app.ts";
+import { failureResponse, json, readJsonBody } from "@/lib/http.ts";
+import { discoverable, phoneView, unbind } from "@/lib/phone/binding.ts";
+import type { OwnerState } from "@/lib/state.ts";
 
 const Patch = z.strictObject({ discoverable: z.boolean() });
 

@@ -1,10 +1,10 @@
 import type { Handlers } from "$fresh/server.ts";
 import { z } from "zod";
-import { app } from "../../../../lib/app.ts";
-import { failureResponse, json, readJsonBody } from "../../../../lib/http.ts";
-import { requestAddress } from "../../../../lib/client_address.ts";
-import { startBinding } from "../../../../lib/phone/binding.ts";
-import type { OwnerState } from "../../../../lib/state.ts";
+import { app } from "@/lib/app.ts";
+import { failureResponse, json, readJsonBody } from "@/lib/http.ts";
+import { requestAddress } from "@/lib/client_address.ts";
+import { startBinding } from "@/lib/phone/binding.ts";
+import type { OwnerState } from "@/lib/state.ts";
 
 const Body = z.strictObject({ phone: z.string().max(64) });
 

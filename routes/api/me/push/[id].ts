@@ -1,8 +1,8 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../../lib/app.ts";
-import { failureResponse } from "../../../../lib/http.ts";
-import { unsubscribe } from "../../../../lib/push/service.ts";
-import type { OwnerState } from "../../../../lib/state.ts";
+import { app } from "@/lib/app.ts";
+import { failureResponse } from "@/lib/http.ts";
+import { unsubscribe } from "@/lib/push/service.ts";
+import type { OwnerState } from "@/lib/state.ts";
 
 // Signed-in owners only: routes/api/me/_middleware.ts.
 export const handler: Handlers<unknown, OwnerState> = {

@@ -1,12 +1,8 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../../lib/app.ts";
-import { failureResponse, json, readJsonBody } from "../../../../lib/http.ts";
-import {
-  list,
-  PushSubscribeBody,
-  subscribe,
-} from "../../../../lib/push/service.ts";
-import type { OwnerState } from "../../../../lib/state.ts";
+import { app } from "@/lib/app.ts";
+import { failureResponse, json, readJsonBody } from "@/lib/http.ts";
+import { list, PushSubscribeBody, subscribe } from "@/lib/push/service.ts";
+import type { OwnerState } from "@/lib/state.ts";
 
 /**
  * The owner's browsers that Web Push rings: add one (the same endpoint again

@@ -1,11 +1,8 @@
 import type { Handlers } from "$fresh/server.ts";
-import { app } from "../../../../lib/app.ts";
-import { failureResponse, json } from "../../../../lib/http.ts";
-import type { OwnerState } from "../../../../lib/state.ts";
-import {
-  fetchVoicemail,
-  removeVoicemail,
-} from "../../../../lib/voicemail/service.ts";
+import { app } from "@/lib/app.ts";
+import { failureResponse, json } from "@/lib/http.ts";
+import type { OwnerState } from "@/lib/state.ts";
+import { fetchVoicemail, removeVoicemail } from "@/lib/voicemail/service.ts";
 
 // Signed-in owners only: routes/api/me/_middleware.ts.
 export const handler: Handlers<unknown, OwnerState> = {
