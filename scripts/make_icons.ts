@@ -10,6 +10,7 @@
  * - `icon-maskable-512.png`: purpose `maskable` (full-bleed blue; the handset
  *   lies inside the central 80% safe zone, so any mask shape keeps it whole).
  */
+import { concatBytes } from "@noble/hashes/utils.js";
 
 /** The favicon's handset, in its 32×32 view box. */
 const HANDSET =
@@ -213,13 +214,7 @@ export async function encodePng(
     chunk("IDAT", await zlib(raw)),
     chunk("IEND", new Uint8Array()),
   ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 /** The icon of `size` pixels: `maskable` is full-bleed blue. */

@@ -7,10 +7,16 @@ export type ApiResult<T> =
 export async function callApi<T>(
   path: string,
   init: { method?: string; body?: unknown } = {},
+  opts: {
+    /** The fetch to use (tests give a fake). */
+    fetch?: (url: string, init?: RequestInit) => Promise<Response>;
+    /** What to say when the request never reached the server. */
+    networkMessage?: string;
+  } = {},
 ): Promise<ApiResult<T>> {
   let res: Response;
   try {
-    res = await fetch(path, {
+    res = await (opts.fetch ?? fetch)(path, {
       method: init.method ?? "POST",
       headers: init.body === undefined
         ? undefined
@@ -23,7 +29,8 @@ export async function callApi<T>(
       ok: false,
       status: 0,
       error: "network",
-      message: "Could not reach Reach. Check your connection and try again.",
+      message: opts.networkMessage ??
+        "Could not reach Reach. Check your connection and try again.",
     };
   }
   let data: unknown = null;

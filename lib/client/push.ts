@@ -15,6 +15,7 @@
  */
 import type { Clock } from "./call/base.ts";
 import type { Store } from "./call/prefs.ts";
+import { type ApiResult, callApi } from "./api.ts";
 
 /** How long the browser's push service and service worker may take. */
 export const PUSH_WAIT_MS = 10_000;
@@ -402,40 +403,15 @@ export class RingAnywhere {
     });
   }
 
-  private async api<T>(
+  /** One JSON call to the API (GET unless told), through the injected fetch. */
+  private api<T>(
     path: string,
     init: { method?: string; body?: unknown } = {},
-  ): Promise<
-    | { ok: true; status: number; data: T }
-    | { ok: false; status: number; error: string; message: string }
-  > {
-    let res: Response;
-    try {
-      res = await this.d.fetch(path, {
-        method: init.method ?? "GET",
-        headers: init.body === undefined
-          ? undefined
-          : { "content-type": "application/json" },
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
-        credentials: "same-origin",
-      });
-    } catch {
-      return {
-        ok: false,
-        status: 0,
-        error: "network",
-        message: PUSH_TEXT.network,
-      };
-    }
-    const data = await res.json().catch(() => null);
-    if (res.ok) return { ok: true, status: res.status, data: data as T };
-    const err = (data ?? {}) as { error?: string; message?: string };
-    return {
-      ok: false,
-      status: res.status,
-      error: err.error ?? `http_${res.status}`,
-      message: err.message ?? `The server answered ${res.status}.`,
-    };
+  ): Promise<ApiResult<T>> {
+    return callApi<T>(path, { method: "GET", ...init }, {
+      fetch: this.d.fetch,
+      networkMessage: PUSH_TEXT.network,
+    });
   }
 
   private fail(e: unknown, next: PushState = this.st): void {

@@ -21,6 +21,7 @@
  * (install it with lib/push/send.ts `setPushFetch`) and refuses any other
  * host, so a test never pushes to the network.
  */
+import { concatBytes } from "@noble/hashes/utils.js";
 
 export const PUSH_TEST_HOST = "push.test";
 
@@ -31,16 +32,6 @@ export const b64u = {
     b.toBase64({ alphabet: "base64url", omitPadding: true }),
   decode: (s: string) => Uint8Array.fromBase64(s, { alphabet: "base64url" }),
 };
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 // ------------------------------------------------------- RFC 8291 decryptor
 
@@ -146,7 +137,11 @@ export async function deriveWebPushKeys(
     ),
   );
   // key_info = "WebPush: info" || 0x00 || ua_public || as_public
-  const keyInfo = concat(enc.encode("WebPush: info\0"), ua.publicKey, asPublic);
+  const keyInfo = concatBytes(
+    enc.encode("WebPush: info\0"),
+    ua.publicKey,
+    asPublic,
+  );
   const ikm = await hkdf(ua.auth, ecdhSecret, keyInfo, 32);
   const cek = await hkdf(
     salt,
@@ -211,7 +206,7 @@ export async function decryptWebPush(
     }
     out.push(plain.subarray(0, end));
   }
-  return concat(...out);
+  return concatBytes(...out);
 }
 
 // --------------------------------------------------------- VAPID (RFC 8292)
