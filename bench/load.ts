@@ -7,7 +7,7 @@
  */
 import { startServer } from "../tests/_helpers/server.ts";
 import { pageJsWeight } from "../tests/_helpers/js_weight.ts";
-import { newWallet, signOffer } from "../tests/_helpers/wallet.ts";
+import { signUp } from "./_signup.ts";
 
 const SECONDS = Number(Deno.env.get("LOAD_SECONDS") ?? 5);
 const CONCURRENCY = Number(Deno.env.get("LOAD_CONCURRENCY") ?? 32);
@@ -28,23 +28,7 @@ const base = `http://127.0.0.1:${server.port}`;
 const origin = { origin: "https://reach.example" };
 
 // Sign in and claim the handle over HTTP, like a person would.
-const offer = await (await fetch(`${base}/api/auth/nonce`, {
-  method: "POST",
-  headers: origin,
-})).json();
-const verify = await fetch(`${base}/api/auth/verify`, {
-  method: "POST",
-  headers: { ...origin, "content-type": "application/json" },
-  body: JSON.stringify(signOffer(newWallet(), offer)),
-});
-const cookie = verify.headers.get("set-cookie")!.split(";")[0];
-await verify.body?.cancel();
-const claim = await fetch(`${base}/api/handles`, {
-  method: "POST",
-  headers: { ...origin, cookie, "content-type": "application/json" },
-  body: JSON.stringify({ handle: "loadtest" }),
-});
-if (claim.status !== 201) throw new Error(`claim ${claim.status}`);
+await signUp(base, origin.origin, "loadtest");
 
 const html = await (await fetch(`${base}/@loadtest`)).text();
 const weight = await pageJsWeight(html, (p) => fetch(base + p));

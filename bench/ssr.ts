@@ -28,7 +28,7 @@
  */
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import { freePort } from "../tests/_helpers/server.ts";
-import { newWallet, signOffer } from "../tests/_helpers/wallet.ts";
+import { signUp } from "./_signup.ts";
 
 // ---- child process: the bare server ------------------------------------------
 if (Deno.args[0] === "--bare") {
@@ -142,24 +142,7 @@ await using reach = await startReach({
 });
 const base = `http://127.0.0.1:${reach.port}`;
 const origin = { origin: "https://reach.example" };
-const offer = await (await fetch(`${base}/api/auth/nonce`, {
-  method: "POST",
-  headers: origin,
-})).json();
-const verify = await fetch(`${base}/api/auth/verify`, {
-  method: "POST",
-  headers: { ...origin, "content-type": "application/json" },
-  body: JSON.stringify(signOffer(newWallet(), offer)),
-});
-const cookie = verify.headers.get("set-cookie")!.split(";")[0];
-await verify.body?.cancel();
-const claim = await fetch(`${base}/api/handles`, {
-  method: "POST",
-  headers: { ...origin, cookie, "content-type": "application/json" },
-  body: JSON.stringify({ handle: "ssrbench" }),
-});
-if (claim.status !== 201) throw new Error(`claim ${claim.status}`);
-await claim.body?.cancel();
+const cookie = await signUp(base, origin.origin, "ssrbench");
 const page = `${base}/@ssrbench`;
 const IDENTITY = { "accept-encoding": "identity" };
 
