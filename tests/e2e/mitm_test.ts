@@ -123,7 +123,9 @@ Deno.test({
         return s.connectionState === "connected" && s.packetsReceived > 0 &&
           s.packetsSent > 0 && !!s.remoteFingerprint;
       },
-      { polling: 100, timeout: 20_000 },
+      // Three Chromiums and two relayed legs: on a loaded machine the first
+      // packets through both legs have taken longer than 20 s.
+      { polling: 100, timeout: 40_000 },
     );
     const bobSide = await waitForAudio(bob);
     const state = await plain.evaluate(() =>
