@@ -3,6 +3,7 @@
  * real Deno KV file in a temp folder, test secrets, and a small client that
  * keeps cookies and sends our Origin like a browser does.
  */
+import assert from "node:assert/strict";
 import { createHandler } from "$fresh/server.ts";
 import freshConfig from "@/fresh.config.ts";
 import manifest from "@/fresh.gen.ts";
@@ -146,6 +147,27 @@ export class TestClient {
       { method: "POST", body: signOffer(wallet, offer.body) },
     );
   }
+}
+
+/**
+ * A signed-in person (with `handle` claimed, unless null) whose requests
+ * come from `address` (through the test proxy header).
+ */
+export async function person(
+  app: TestApp,
+  handle: string | null,
+  address = "198.51.100.1",
+): Promise<TestClient> {
+  const c = app.client({ headers: { "x-forwarded-for": address } });
+  assert.equal((await c.signIn(newWallet())).status, 200);
+  if (handle) {
+    const r = await c.json("/api/handles", {
+      method: "POST",
+      body: { handle },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  return c;
 }
 
 /** A new person who signs in with a fresh wallet and claims `handle`. */

@@ -7,7 +7,8 @@
  * browser WebSocket API cannot), so a test knows which worker holds which
  * socket.
  */
-import { freePort } from "./server.ts";
+import { concatBytes } from "@noble/hashes/utils.js";
+import { freePort, untilListening } from "./server.ts";
 import { newWallet, signOffer } from "./wallet.ts";
 import { SUBPROTOCOL } from "@/signaling/protocol.ts";
 
@@ -44,28 +45,7 @@ export async function startParallelServer(opts: {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let out = "";
-  const decoder = new TextDecoder();
-  const { promise: ready, resolve: markReady } = Promise.withResolvers<
-    void
-  >();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) {
-      out += decoder.decode(chunk, { stream: true });
-      if (/Listening on http:\/\/\S+:\d+\//.test(out)) markReady();
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const exited = child.status.then((s) => {
-    throw new Error(`deno serve exited with ${s.code}:\n${out}`);
-  });
-  try {
-    await Promise.race([ready, exited]);
-  } catch (e) {
-    await pumps;
-    throw e;
-  }
-  exited.catch(() => {});
+  const { output, pumps } = await untilListening(child, "deno serve");
   const stop = async () => {
     const kill = (sig: Deno.Signal) => {
       try {
@@ -86,7 +66,7 @@ export async function startParallelServer(opts: {
     port,
     pid: child.pid,
     base: `http://127.0.0.1:${port}`,
-    output: () => out,
+    output,
     stop,
     [Symbol.asyncDispose]: stop,
   };
@@ -180,7 +160,7 @@ export class RawSignal {
       const chunk = new Uint8Array(4096);
       const n = await conn.read(chunk);
       if (n === null) throw new Error("connection closed during handshake");
-      buf = concat(buf, chunk.subarray(0, n));
+      buf = concatBytes(buf, chunk.subarray(0, n));
       end = dec.decode(buf).indexOf("\r\n\r\n");
     }
     const head = dec.decode(buf).slice(0, end);
@@ -270,7 +250,7 @@ export class RawSignal {
         if (this.#closed) break;
         const n = await this.conn.read(chunk);
         if (n === null) break;
-        this.#buf = concat(this.#buf, chunk.subarray(0, n));
+        this.#buf = concatBytes(this.#buf, chunk.subarray(0, n));
       }
     } catch {
       // reset by the peer
@@ -315,7 +295,7 @@ export class RawSignal {
     if (opcode === 0x1 || opcode === 0x0) {
       this.#text.push(payload);
       if (fin) {
-        const text = dec.decode(this.#text.reduce(concat));
+        const text = dec.decode(concatBytes(...this.#text));
         this.#text = [];
         const m = JSON.parse(text) as Msg;
         const i = this.#waiters.findIndex((w) => w.pred(m));
@@ -325,11 +305,4 @@ export class RawSignal {
     }
     return true;
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -30,6 +30,42 @@ export function freePort(): number {
   return port;
 }
 
+/**
+ * Reads a spawned Deno server's stdout and stderr until it prints that it
+ * listens (no sleeps); fails with everything it printed if it exits first.
+ * `output()` is what it printed so far; `pumps` ends when both streams close.
+ */
+export async function untilListening(
+  child: Deno.ChildProcess,
+  what: string,
+): Promise<{ output: () => string; pumps: Promise<unknown> }> {
+  let out = "";
+  const decoder = new TextDecoder();
+  const { promise: ready, resolve: markReady } = Promise.withResolvers<
+    void
+  >();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      out += decoder.decode(chunk, { stream: true });
+      // The whole line: `deno serve --parallel` says "with N threads" after
+      // the address, and a read may end between the two.
+      if (/Listening on http:\/\/\S+:\d+\/.*\n/.test(out)) markReady();
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const exited = child.status.then((s) => {
+    throw new Error(`${what} exited with ${s.code} before listening:\n${out}`);
+  });
+  try {
+    await Promise.race([ready, exited]);
+  } catch (e) {
+    await pumps;
+    throw e;
+  }
+  exited.catch(() => {});
+  return { output: () => out, pumps };
+}
+
 export async function startServer(opts: {
   permissions: string[];
   env: Record<string, string>;
@@ -44,35 +80,14 @@ export async function startServer(opts: {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let out = "";
-  const decoder = new TextDecoder();
-  let markReady!: () => void;
-  const ready = new Promise<void>((r) => (markReady = r));
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) {
-      out += decoder.decode(chunk, { stream: true });
-      if (/Listening on http:\/\/\S+:\d+\//.test(out)) markReady();
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const status = child.status;
-  const exited = status.then((s) => {
-    throw new Error(`server exited with ${s.code} before listening:\n${out}`);
-  });
-  try {
-    await Promise.race([ready, exited]);
-  } catch (e) {
-    await pumps;
-    throw e;
-  }
-  exited.catch(() => {});
+  const { output, pumps } = await untilListening(child, "server");
   const signal = async (sig: Deno.Signal) => {
     try {
       child.kill(sig);
     } catch {
       // already gone
     }
-    await status;
+    await child.status;
     await pumps;
   };
   const stop = () => signal("SIGTERM");
@@ -80,7 +95,7 @@ export async function startServer(opts: {
     port,
     pid: child.pid,
     origin: `http://localhost:${port}`,
-    output: () => out,
+    output,
     stop,
     kill: () => signal("SIGKILL"),
     [Symbol.asyncDispose]: stop,

@@ -5,7 +5,7 @@
  * rather than answering 500 to every request.
  */
 import assert from "node:assert/strict";
-import { freePort, runMainToExit } from "../_helpers/server.ts";
+import { freePort, runMainToExit, untilListening } from "../_helpers/server.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -55,25 +55,12 @@ Deno.test("preview: a fresh clone's `deno task preview` serves / with 200", asyn
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let out = "";
-  const { promise: listening, resolve } = Promise.withResolvers<void>();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    const d = new TextDecoder();
-    for await (const c of s) {
-      out += d.decode(c, { stream: true });
-      if (/Listening on http:\/\/\S+:\d+\//.test(out)) resolve();
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let pumps: Promise<unknown> = Promise.resolve();
   try {
-    await Promise.race([
-      listening,
-      child.status.then((s) => {
-        throw new Error(`preview exited ${s.code} before listening:\n${out}`);
-      }),
-    ]);
+    const started = await untilListening(child, "deno task preview");
+    pumps = started.pumps;
     const home = await fetch(`http://localhost:${port}/`);
-    assert.equal(home.status, 200, out);
+    assert.equal(home.status, 200, started.output());
     assert.ok((await home.text()).includes("A callable @handle"));
     // The data lives in the clone's git-ignored .reach/, as the README says.
     assert.ok((await Deno.stat(`${dir}/.reach/reach.kv`)).isFile);

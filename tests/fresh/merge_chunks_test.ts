@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { mergeChunks, planMerges } from "../../lib/fresh/src/merge_chunks.ts";
+import { rebundle } from "../../lib/fresh/src/build.ts";
 
 /** esbuild-style output: boot, three islands, one lazy module, shared chunks. */
 const OUTPUT: Record<string, string> = {
@@ -28,32 +29,6 @@ const OUTPUT: Record<string, string> = {
   "chunk-D.js": `globalThis.__mergeTestD=(globalThis.__mergeTestD??0)+1;`,
 };
 
-async function bundle(
-  dir: string,
-  entry: string,
-  externals: string[],
-  out: string,
-): Promise<void> {
-  const res = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--no-config",
-      "--platform",
-      "browser",
-      "--minify",
-      ...externals.flatMap((e) => ["--external", e]),
-      "--output",
-      out,
-      entry,
-    ],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(res.success, new TextDecoder().decode(res.stderr));
-}
-
 Deno.test("merge: chunks with the same islands become one file; modules stay single", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fresh-merge-" });
   try {
@@ -67,7 +42,7 @@ Deno.test("merge: chunks with the same islands become one file; modules stay sin
       Object.keys(OUTPUT).sort(),
       "boot.js",
       islands,
-      (e, x, o) => bundle(dir, e, x, o),
+      (e, x, o) => rebundle(dir, e, x, o),
     );
     const groups = Object.values(merged).map((m) => [...m].sort());
     assert.deepEqual(

@@ -20,8 +20,8 @@ import { rotateKeys } from "@/lib/store/rotation.ts";
 import {
   ORIGIN,
   owner,
+  person,
   TEST_ENV,
-  type TestApp,
   testApp,
   type TestClient,
 } from "../_helpers/app.ts";
@@ -50,24 +50,6 @@ function assertRateLimited(r: Answer, what: RegExp) {
     Number.isInteger(retry) && retry >= 1 && retry <= 86401,
     `${retry}`,
   );
-}
-
-/** A signed-in owner of `handle` whose requests come from `address`. */
-async function person(
-  app: TestApp,
-  handle: string | null,
-  address = "198.51.100.1",
-): Promise<TestClient> {
-  const c = app.client({ headers: { "x-forwarded-for": address } });
-  assert.equal((await c.signIn(newWallet())).status, 200);
-  if (handle) {
-    const r = await c.json("/api/handles", {
-      method: "POST",
-      body: { handle },
-    });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-  }
-  return c;
 }
 
 const B64U = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

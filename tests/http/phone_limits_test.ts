@@ -6,9 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { LIMITS } from "@/lib/limits.ts";
-import { type TestApp, testApp, type TestClient } from "../_helpers/app.ts";
+import { person, testApp, type TestClient } from "../_helpers/app.ts";
 import { inOneWindow } from "../_helpers/limit_window.ts";
-import { newWallet } from "../_helpers/wallet.ts";
 
 const PROXY = { REACH_PROXY_HEADER: "x-forwarded-for" };
 const HOUR = LIMITS.otpPerNumber.windowMs;
@@ -23,24 +22,6 @@ function assertRateLimited(r: Answer, what: RegExp) {
   assert.match(String(r.body.message), /Try again in \d+ (second|minute|hour)/);
   const retry = Number(r.res.headers.get("retry-after"));
   assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= 3601, `${retry}`);
-}
-
-/** A signed-in person with `handle`, whose requests come from `address`. */
-async function person(
-  app: TestApp,
-  handle: string | null,
-  address = "198.51.100.1",
-): Promise<TestClient> {
-  const c = app.client({ headers: { "x-forwarded-for": address } });
-  assert.equal((await c.signIn(newWallet())).status, 200);
-  if (handle) {
-    const r = await c.json("/api/handles", {
-      method: "POST",
-      body: { handle },
-    });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-  }
-  return c;
 }
 
 /** The dev SMS provider prints codes; keep the test output quiet. */

@@ -136,7 +136,7 @@ async function gitShaFromCli(dir: string): Promise<string | undefined> {
 }
 
 /** `deno bundle` of `entry` (a file of `dir`) into `out`, `externals` kept. */
-async function rebundle(
+export async function rebundle(
   dir: string,
   entry: string,
   externals: string[],
