@@ -103,7 +103,8 @@ export class Calls {
     const r = await settleCall(this.o.kv, callId, this.o.retentionMs, now);
     if (r.kind !== "ended") return r.kind;
     const rec = r.call;
-    this.cancelTimer(`ring:${callId}`);
+    // (A ringing call's timer is cleared by `ended`; an answered one's was
+    // cleared when it was accepted.)
     if (r.expiry.decision === "answered") {
       log("call.hangup", { callId, reason: "connection_lost" });
       const msg: ServerMessage = {
