@@ -18,7 +18,7 @@
  * delivered within 5 s of the last round counts as lost, and one delivered twice (or out of
  * order) as a duplicate.
  *
- * Run: `deno run -A bench/bus_latency.ts [messages=2000] [calls=1000] [rounds=20]
+ * Run: `deno run -A bench/bus_latency.ts [messages=2000] [calls=1000] [rounds=50]
  * [intervalMs=100]`
  */
 
@@ -28,7 +28,7 @@ import type { WorkerEvent } from "../tests/_helpers/bus_worker.ts";
 
 const N = Number(Deno.args[0] ?? 2000);
 const CALLS = Number(Deno.args[1] ?? 1000);
-const ROUNDS = Number(Deno.args[2] ?? 20);
+const ROUNDS = Number(Deno.args[2] ?? 50);
 const INTERVAL_MS = Number(Deno.args[3] ?? 100);
 const WARMUP = 50;
 const LOAD_WORKER = "bus-load";

@@ -7,11 +7,11 @@
  *   floor for a relay in Deno.
  * - **peerjs**: the PeerJS server (`npm:peer@1.0.2`, express + ws) under Deno:
  *   one JSON.parse and one JSON.stringify per message, no validation.
- * - **reach**: `main.ts` (test mode, its own KV file, every limit as shipped
- *   except the per-address ones tests raise; the per-socket flood limit of 200
- *   a burst, 50/s is untouched), with N answered calls set up through the
- *   protocol (device hello, ring, accept), so every message goes through
- *   validation, the in-call check and the bus.
+ * - **reach**: `main.ts` (test mode, its own KV file, the broadcast bus, every
+ *   limit as shipped except the per-address ones tests raise; the per-socket
+ *   flood limit of 200 a burst, 50/s is untouched), with N answered calls set
+ *   up through the protocol (device hello, ring, accept), so every message
+ *   goes through validation, the in-call check and the relay.
  *
  * Each server runs as its own process, so its CPU (utime + stime from
  * /proc/<pid>/stat, before and after the measured window) is its own; the
@@ -19,12 +19,19 @@
  * (`rate` messages a second), 20 % SDP of ~3 KB (offer from the caller side,
  * answer from the callee side) and 80 % ICE candidates of ~250 B, spread
  * evenly over the pairs. Each message carries its send time, read back on
- * receipt for latency (send → receipt, both on this process's clock). After
- * a warm-up the window is measured; then sending stops and whatever was sent
- * in the window is waited for (3 s at most; what does not arrive counts as
- * lost).
+ * receipt for latency (send → receipt, both on this process's clock).
  *
- * Run: `deno run -A bench/relay_compare.ts [pairs=1000] [rate=15] [seconds=10]`
+ * Per server: its sockets first sit idle for `RELAY_IDLE` seconds (15, one
+ * Reach heartbeat interval) to measure what it spends with no traffic (Reach
+ * writes each call's sign of life and each device's presence every tick);
+ * then traffic runs `RELAY_WARMUP` seconds (5) unmeasured, then the window
+ * (15 s by default: one heartbeat interval, so Reach's tick falls in it
+ * exactly once, as in the idle window);
+ * then sending stops and whatever was sent in the window is waited for (3 s
+ * at most; what does not arrive counts as lost). "µs/msg net of idle" takes
+ * the idle share out of the window's CPU.
+ *
+ * Run: `deno run -A bench/relay_compare.ts [pairs=1000] [rate=15] [seconds=15]`
  * (rate is per socket: 1000 pairs × 2 sockets × 15/s = 30 000 messages a
  * second offered). `RELAY_ONLY=reach,minimal` runs a subset. The PeerJS
  * server is loaded with `--no-lock`, so it never enters deno.lock.
@@ -404,6 +411,8 @@ interface Result {
   closed: number;
   "msg/s": number;
   "server CPU µs/msg": number;
+  "idle CPU %": number;
+  "µs/msg net of idle": number;
   "server CPU %": number;
   "client CPU %": number;
   "p50 ms": number;
@@ -411,11 +420,25 @@ interface Result {
   "max ms": number;
 }
 
+/**
+ * The server's CPU while its sockets are open and silent, as a share of one
+ * core (what it spends on its own: Reach's heartbeat tick writes each
+ * call's sign of life and each device's presence to KV).
+ */
+async function idleShare(s: Server, seconds: number): Promise<number> {
+  if (seconds <= 0) return 0;
+  s.loadStarts?.();
+  const c0 = cpuSeconds(s.pid), t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  return (cpuSeconds(s.pid) - c0) / ((performance.now() - t0) / 1000);
+}
+
 async function drive(
   s: Server,
   rate: number,
   seconds: number,
   warmup: number,
+  idle: number,
 ): Promise<Result> {
   // Each frame made once, split where the send time goes: sending is then
   // two string concatenations, so the clients stay cheap.
@@ -506,6 +529,9 @@ async function drive(
     closed,
     "msg/s": Math.round(gotIn / elapsed),
     "server CPU µs/msg": +((cpu / Math.max(1, gotIn)) * 1e6).toFixed(2),
+    "idle CPU %": +(idle * 100).toFixed(1),
+    "µs/msg net of idle": +(((cpu - idle * wall) / Math.max(1, gotIn)) * 1e6)
+      .toFixed(2),
     "server CPU %": Math.round((cpu / wall) * 100),
     "client CPU %": Math.round((self / wall) * 100),
     "p50 ms": q(0.5),
@@ -516,8 +542,10 @@ async function drive(
 async function main(): Promise<void> {
   const pairs = Number(Deno.args[0] ?? 1000);
   const rate = Number(Deno.args[1] ?? 15);
-  const seconds = Number(Deno.args[2] ?? 10);
-  const warmup = Number(Deno.env.get("RELAY_WARMUP") ?? 3);
+  const seconds = Number(Deno.args[2] ?? 15);
+  const warmup = Number(Deno.env.get("RELAY_WARMUP") ?? 5);
+  // One heartbeat interval (15 s), so Reach's tick is in it once.
+  const idleSeconds = Number(Deno.env.get("RELAY_IDLE") ?? 15);
   const only = (Deno.env.get("RELAY_ONLY") ?? "minimal,peerjs,reach").split(
     ",",
   );
@@ -533,7 +561,8 @@ async function main(): Promise<void> {
     const setup = (performance.now() - t) / 1000;
     try {
       console.error(`${name}: set up ${pairs} pairs in ${setup.toFixed(1)} s`);
-      rows.push(await drive(s, rate, seconds, warmup));
+      const idle = await idleShare(s, idleSeconds);
+      rows.push(await drive(s, rate, seconds, warmup, idle));
       console.error(JSON.stringify(rows.at(-1)));
     } finally {
       for (const p of s.pairs) {

@@ -8,8 +8,9 @@
  * The relay's hot path: a frame is parsed once on arrival (protocol.ts), a
  * relayed message on a route the socket already knows (see Route: checked
  * against the call record once, then kept true by notices and heartbeat
- * ticks) is re-assembled, serialised once and published on the other
- * side's own topic, and that hub sends the very string to its socket.
+ * ticks) is re-assembled, serialised once and handed to the other side's
+ * socket: directly when it is on this isolate, else on its own topic, and
+ * that hub sends the very string to its socket.
  */
 import type { Config } from "../lib/config.ts";
 import { log } from "../lib/log.ts";
@@ -87,7 +88,8 @@ type Role = "caller" | "callee";
 /**
  * Who may send each in-call message: checked against the call record
  * (which connection is the caller, which answered), never against what the
- * socket believes.
+ * socket believes. (relayNow has the relayed types' rule inline; the fast
+ * path tests check the two agree.)
  */
 const SENDERS: Record<InCallType, readonly Role[]> = {
   cancel: ["caller"],
@@ -130,9 +132,14 @@ const RELAYED = new Set<string>(
     "verify",
   ] satisfies RelayedType[],
 );
+/** The same test as `RELAYED.has(msg.type)`, without hashing the type. */
 const isRelayed = (
   msg: ClientMessage,
-): msg is ClientMessageOf<RelayedType> => RELAYED.has(msg.type);
+): msg is ClientMessageOf<RelayedType> => {
+  const t = msg.type;
+  return t === "candidate" || t === "offer" || t === "answer" ||
+    t === "ice-restart" || t === "verify";
+};
 /**
  * A relayed message as a hub serialises it (`JSON.stringify(relayed(msg))`:
  * its type comes first), so the receiving hub hands it to the socket unread.
@@ -151,6 +158,12 @@ interface Route {
   role: Role;
   /** The other side's topic. */
   topic: string;
+  /**
+   * The other side's socket when it is on this isolate: relayed messages
+   * are handed to it directly, not through the bus (the bus would deliver
+   * them here anyway, a microtask later).
+   */
+  peer: Conn | undefined;
   until: number;
 }
 /**
@@ -166,6 +179,14 @@ const ROUTE_TTL_BEATS = 1.5;
  * (never passed to the socket): `#detach`, another socket resumed its side,
  * so it no longer speaks for nor hears the call; `#route`, the other side
  * moved, so read the record again.
+ *
+ * A resume sends `#detach` to the old socket before the record changes and
+ * `#route` to the other side after (see resume). On one isolate both take
+ * effect at once. Across isolates they travel on the bus, so what another
+ * hub relayed in the moment before it heard them may still arrive, as a
+ * message relayed just before a resume always could (only ICE candidates;
+ * PROTOCOL.md: not replayed); what the old socket sends after hearing
+ * `#detach` is dropped, or refused with 4003 once the record moved on.
  */
 interface Notice {
   type: "#detach" | "#route";
@@ -843,6 +864,7 @@ export class Hub {
     const route: Route = {
       role,
       topic: connTopic(to),
+      peer: this.byId.get(to),
       until: Date.now() + this.routeTtlMs,
     };
     if (conn.calls.get(msg.callId) === role) {
@@ -859,9 +881,14 @@ export class Hub {
   private relayNow(conn: Conn, msg: ClientMessage): boolean {
     if (!isRelayed(msg)) return false;
     const route = conn.routes.get(msg.callId);
+    if (!route || route.until <= conn.lastSeen) return false;
+    // SENDERS, for the relayed types: offers from the caller, answers from
+    // the callee, the rest from either.
+    const type = msg.type;
     if (
-      !route || route.until <= conn.lastSeen ||
-      !SENDERS[msg.type].includes(route.role)
+      type === "offer"
+        ? route.role !== "caller"
+        : type === "answer" && route.role !== "callee"
     ) return false;
     const sent = this.relay(route, msg);
     if (sent !== RESOLVED) {
@@ -873,20 +900,33 @@ export class Hub {
     return true;
   }
 
-  /** Publishes the relayed copy, serialised once, to the other side's socket. */
+  /**
+   * Sends the relayed copy, serialised once, to the other side's socket:
+   * directly when it is here, else on its topic.
+   */
   private relay(
     route: Route,
     msg: ClientMessageOf<RelayedType>,
   ): Promise<void> {
-    return this.opts.bus.publishText(
-      route.topic,
-      JSON.stringify(relayed(msg)),
-      SOLE,
-    );
+    const json = JSON.stringify(relayed(msg));
+    const peer = route.peer;
+    if (peer && !peer.closed) {
+      // As deliverText would: not to a socket another one resumed from.
+      if (peer.detached.size === 0 || !peer.detached.has(msg.callId)) {
+        peer.sendText(json);
+      }
+      return RESOLVED;
+    }
+    return this.opts.bus.publishText(route.topic, json, SOLE);
   }
 }
 
-/** The relayed copy: the same fields, re-assembled so nothing else slips through. */
+/**
+ * The relayed copy: the same fields, re-assembled so nothing else slips
+ * through. The hot three come from parseClientFrame already so: exactly
+ * the schema's fields in its order, whether zod or its twin
+ * (protocol.ts `fastRelayed`) validated them, so they go as they are.
+ */
 function relayed(
   msg: ClientMessageOf<
     "offer" | "answer" | "candidate" | "ice-restart" | "verify"
@@ -894,15 +934,9 @@ function relayed(
 ): ServerMessage {
   switch (msg.type) {
     case "offer":
-      return { type: "offer", callId: msg.callId, sdp: msg.sdp };
     case "answer":
-      return { type: "answer", callId: msg.callId, sdp: msg.sdp };
     case "candidate":
-      return {
-        type: "candidate",
-        callId: msg.callId,
-        candidate: msg.candidate,
-      };
+      return msg;
     case "ice-restart":
       return { type: "ice-restart", callId: msg.callId };
     case "verify":

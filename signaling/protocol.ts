@@ -225,10 +225,12 @@ type CandidateInit = Extract<Relayed, { type: "candidate" }>["candidate"];
 /**
  * The hand-written twin of the zod schema for `candidate`, `offer` and
  * `answer`, for the relay's hot path: the same message zod would return
- * (fields in the schema's order, optional fields only when present), or
- * null when it is not one it vouches for, in which case zod decides. It
- * never accepts what zod refuses: every check below is one of the schema's,
- * and anything unusual (an unknown key, a wrong type) is left to zod.
+ * (fields in the schema's order, optional fields only when present; the
+ * parsed object itself when its keys already are in that order), or null
+ * when it is not one it vouches for, in which case zod decides. It never
+ * accepts what zod refuses: every check below is one of the schema's
+ * (string lengths in code points, as zod counts them), and anything unusual
+ * (an unknown key, a wrong type) is left to zod.
  */
 export function fastRelayed(raw: unknown): Relayed | null {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
@@ -240,8 +242,15 @@ export function fastRelayed(raw: unknown): Relayed | null {
     return null;
   }
   const body = type === "candidate" ? "candidate" : "sdp";
+  // Keys in the schema's order (as clients send them) let the parsed object
+  // itself be the result: it holds exactly what zod's would, in its order.
+  let keys = 0, inOrder = true;
   for (const k in o) {
-    if (k !== "type" && k !== "callId" && k !== body) return null;
+    if (k === "type") inOrder &&= keys === 0;
+    else if (k === "callId") inOrder &&= keys === 1;
+    else if (k === body) inOrder &&= keys === 2;
+    else return null;
+    keys++;
   }
   const callId = o.callId;
   if (typeof callId !== "string" || !UUID.test(callId)) return null;
@@ -250,43 +259,49 @@ export function fastRelayed(raw: unknown): Relayed | null {
     if (
       typeof sdp !== "string" || sdp.length < 1 || !within(sdp, MAX_SDP_CHARS)
     ) return null;
-    return { type, callId, sdp };
+    return inOrder ? o as Relayed : { type, callId, sdp };
   }
   const c = o.candidate;
-  if (c === null) return { type, callId, candidate: null };
+  if (c === null) {
+    return inOrder ? o as Relayed : { type, callId, candidate: null };
+  }
   if (typeof c !== "object" || Array.isArray(c)) return null;
   const ci = c as Record<string, unknown>;
   let has = 0;
   for (const k in ci) {
-    if (k === "candidate") has |= 1;
-    else if (k === "sdpMid") has |= 2;
-    else if (k === "sdpMLineIndex") has |= 4;
-    else if (k === "usernameFragment") has |= 8;
-    else return null;
+    const bit = k === "candidate"
+      ? 1
+      : k === "sdpMid"
+      ? 2
+      : k === "sdpMLineIndex"
+      ? 4
+      : k === "usernameFragment"
+      ? 8
+      : 0;
+    if (bit === 0) return null;
+    // Each later key of the schema after the earlier ones.
+    if (has >= bit) inOrder = false;
+    has |= bit;
   }
   const text = ci.candidate;
   if (typeof text !== "string" || !within(text, MAX_CANDIDATE_CHARS)) {
     return null;
   }
+  const mid = ci.sdpMid, line = ci.sdpMLineIndex, ufrag = ci.usernameFragment;
+  if (
+    (has & 2 && mid !== null &&
+      (typeof mid !== "string" || !within(mid, 32))) ||
+    (has & 4 && line !== null &&
+      (typeof line !== "number" || !Number.isInteger(line) || line < 0 ||
+        line > 64)) ||
+    (has & 8 && ufrag !== null &&
+      (typeof ufrag !== "string" || !within(ufrag, 256)))
+  ) return null;
+  if (inOrder) return o as Relayed;
   const out: NonNullable<CandidateInit> = { candidate: text };
-  if (has & 2) {
-    const v = ci.sdpMid;
-    if (v !== null && (typeof v !== "string" || !within(v, 32))) return null;
-    out.sdpMid = v;
-  }
-  if (has & 4) {
-    const v = ci.sdpMLineIndex;
-    if (
-      v !== null &&
-      (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 64)
-    ) return null;
-    out.sdpMLineIndex = v;
-  }
-  if (has & 8) {
-    const v = ci.usernameFragment;
-    if (v !== null && (typeof v !== "string" || !within(v, 256))) return null;
-    out.usernameFragment = v;
-  }
+  if (has & 2) out.sdpMid = mid as string | null;
+  if (has & 4) out.sdpMLineIndex = line as number | null;
+  if (has & 8) out.usernameFragment = ufrag as string | null;
   return { type, callId, candidate: out };
 }
 

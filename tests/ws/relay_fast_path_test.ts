@@ -123,7 +123,17 @@ function corpusFrame(rnd: () => number): string {
     m.candidate = plain() ? c : pick<unknown>([c, null, [c], "c", undefined]);
   }
   if (rnd() < 0.05) m.extra = 1;
-  let text = JSON.stringify(m);
+  // Sometimes the keys in another order (the result must still come out in
+  // the schema's order).
+  const shuffled = (o: Record<string, unknown>) =>
+    Object.fromEntries(
+      Object.entries(o).sort(() => rnd() - 0.5),
+    );
+  const c = m.candidate;
+  if (rnd() < 0.2 && c && typeof c === "object" && !Array.isArray(c)) {
+    m.candidate = shuffled(c as Record<string, unknown>);
+  }
+  let text = JSON.stringify(rnd() < 0.2 ? shuffled(m) : m);
   if (rnd() < 0.03) text = text.replace(/^\{/, '{"__proto__":{"x":1},');
   if (rnd() < 0.03 && type === "candidate") {
     text = text.replace('"candidate":{"', '"candidate":{"__proto__":1,"');
@@ -326,6 +336,32 @@ Deno.test("fast path: a resumed-away device socket that stays open neither speak
     await settled(old);
     await settled(a);
     assert.ok(!a.inbox.some((m) => m.type === "answer"));
+  }
+});
+
+Deno.test("fast path: with routes known both ways, the wrong side is still refused (4003)", async () => {
+  await using app = await testApp();
+  const base = app.listen();
+  for (const [wrong, type] of [["callee", "offer"], ["caller", "answer"]]) {
+    // A handle each: the first call stays live (busy) after its socket closes.
+    const handle = `ada_${wrong}`;
+    await using dev = await device(base, await owner(app, handle));
+    await using a = await caller(base);
+    const { callId } = await answered(a, handle, dev);
+    a.send({ type: "candidate", callId, candidate: CAND(1) });
+    await dev.next("candidate");
+    dev.send({ type: "candidate", callId, candidate: CAND(2) });
+    await a.next("candidate");
+    const sender = wrong === "callee" ? dev : a;
+    const other = wrong === "callee" ? a : dev;
+    sender.send({ type, callId, sdp: "v=0\r\n" });
+    assert.equal(
+      (await sender.closed).code,
+      CLOSE.forbidden,
+      `${wrong} ${type}`,
+    );
+    await settled(other);
+    assert.ok(!other.inbox.some((m) => m.type === type), `${type} not relayed`);
   }
 });
 
