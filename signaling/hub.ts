@@ -26,7 +26,11 @@ import {
   type ServerMessage,
   SUBPROTOCOL,
 } from "./protocol.ts";
-import { markOffline, markOnline } from "../lib/store/presence.ts";
+import {
+  markOffline,
+  markOnline,
+  markOnlineMany,
+} from "../lib/store/presence.ts";
 import {
   releaseSlot,
   renewSlots,
@@ -37,7 +41,8 @@ import {
   type CallRecord,
   getCall,
   ringingFor,
-  touchCall,
+  type Touch,
+  touchCalls,
 } from "../lib/store/calls.ts";
 import { Sweeper } from "./sweep.ts";
 import { TokenBucket } from "../lib/rate_limit.ts";
@@ -427,29 +432,36 @@ export class Hub {
     const slots: Slot[] = [];
     for (const c of this.conns) if (c.slot) slots.push(c.slot);
     renewSlots(this.opts.kv, slots, this.leaseMs).catch(() => {});
+    const online: Parameters<typeof markOnlineMany>[1] = [];
+    const touches: (Touch & { c: Conn })[] = [];
     for (const c of this.conns) {
       if (now - c.lastSeen > this.heartbeatMs * 3) {
         this.closeConn(c, CLOSE.heartbeatTimeout, "no heartbeat");
         continue;
       }
       if (c.role === "device") {
-        markOnline(
-          this.opts.kv,
-          c.identity.handle!,
-          c.deviceId!,
-          c.whenBusy,
-        ).catch(() => {});
+        online.push({
+          handle: c.identity.handle!,
+          deviceId: c.deviceId!,
+          whenBusy: c.whenBusy,
+        });
       }
-      // This socket is alive, so its side of each call is: say so in the
-      // record, where a sweep on any isolate reads it. The record written
-      // also confirms (or drops) the socket's route for the call.
-      for (const [callId, role] of c.calls) {
-        touchCall(this.opts.kv, callId, role, c.id, now).then(
-          (rec) => this.confirmRoute(c, callId, role, rec),
-          () => {},
-        );
+      for (const [callId, side] of c.calls) {
+        touches.push({ callId, side, conn: c.id, c });
       }
     }
+    markOnlineMany(this.opts.kv, online, now).catch(() => {});
+    // These sockets are alive, so their sides of their calls are: say so in
+    // the records, where a sweep on any isolate reads them (both sides of a
+    // call held here in one write). Each record written also confirms (or
+    // drops) the socket's route for the call.
+    if (!touches.length) return;
+    touchCalls(this.opts.kv, touches, now).then((written) => {
+      for (const t of touches) {
+        const rec = written.get(`${t.callId}:${t.side}`);
+        if (rec !== undefined) this.confirmRoute(t.c, t.callId, t.side, rec);
+      }
+    }, () => {});
   }
 
   /** Handles one queued frame (parsed on arrival); the next waits for it. */

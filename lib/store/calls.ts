@@ -244,6 +244,92 @@ export function touchCall(
   );
 }
 
+/** One side's sign of life, for {@link touchCalls}. */
+export interface Touch {
+  callId: string;
+  side: Side;
+  conn: string;
+}
+
+/** getMany's limit, and so the calls written per atomic step. */
+const TOUCH_BATCH = 10;
+
+/**
+ * Every heartbeat tick's signs of life at once: as `touchCall` for each
+ * touch, but the two sides of a call held on one isolate are one write, and
+ * ten calls are read in one getMany and written in one atomic step (a tick
+ * with 1000 calls did 2000 reads and 2000 commits, and the two sides of a
+ * call collided). A batch whose records changed meanwhile falls back to
+ * `touchCall` per touch. Resolves to the record each touch wrote, keyed
+ * `callId:side` (null: that socket no longer speaks for the side, or the
+ * call is over).
+ */
+export async function touchCalls(
+  kv: Deno.Kv,
+  touches: Touch[],
+  now = Date.now(),
+): Promise<Map<string, CallRecord | null>> {
+  const out = new Map<string, CallRecord | null>();
+  const byCall = new Map<string, Touch[]>();
+  for (const t of touches) {
+    const list = byCall.get(t.callId);
+    if (list) list.push(t);
+    else byCall.set(t.callId, [t]);
+  }
+  const ids = [...byCall.keys()];
+  const batches: Promise<void>[] = [];
+  for (let at = 0; at < ids.length; at += TOUCH_BATCH) {
+    const batch = ids.slice(at, at + TOUCH_BATCH);
+    batches.push(touchBatch(kv, batch, byCall, now, out));
+  }
+  await Promise.all(batches);
+  return out;
+}
+
+async function touchBatch(
+  kv: Deno.Kv,
+  ids: string[],
+  byCall: Map<string, Touch[]>,
+  now: number,
+  out: Map<string, CallRecord | null>,
+): Promise<void> {
+  const entries = await kv.getMany<CallRecord[]>(ids.map((id) => keys.call(id)));
+  const op = kv.atomic();
+  const written: [Touch, CallRecord][] = [];
+  entries.forEach((entry, i) => {
+    const rec = entry.value;
+    const mine = byCall.get(ids[i])!;
+    const live = rec && rec.state !== "ended" && !expiry(rec, now);
+    const applied = mine.filter((t) =>
+      live && (t.side === "caller" ? rec.callerConn : rec.calleeConn) === t.conn
+    );
+    for (const t of mine) {
+      if (!applied.includes(t)) out.set(`${t.callId}:${t.side}`, null);
+    }
+    if (!applied.length) return;
+    const next: CallRecord = { ...rec! };
+    for (const t of applied) {
+      if (t.side === "caller") next.callerSeen = now;
+      else next.calleeSeen = now;
+    }
+    next.due = Math.min(rec!.due, deadlineOf(next));
+    putRecord(op.check(entry), rec, next, now);
+    for (const t of applied) written.push([t, next]);
+  });
+  if (!written.length) return;
+  if ((await op.commit()).ok) {
+    for (const [t, rec] of written) out.set(`${t.callId}:${t.side}`, rec);
+    return;
+  }
+  // Something in the batch changed meanwhile: one call at a time.
+  await Promise.all(written.map(async ([t]) => {
+    out.set(
+      `${t.callId}:${t.side}`,
+      await touchCall(kv, t.callId, t.side, t.conn, now),
+    );
+  }));
+}
+
 /**
  * A side's socket closed: it has the call's grace period to resume. Returns
  * the record (with its new deadline), or null if another socket already

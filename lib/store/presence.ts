@@ -24,6 +24,30 @@ export async function markOnline(
   );
 }
 
+/**
+ * `markOnline` for many devices at once (a heartbeat tick): up to 100 writes
+ * per atomic step instead of one commit each.
+ */
+export async function markOnlineMany(
+  kv: Deno.Kv,
+  devices: { handle: string; deviceId: string; whenBusy: "busy" | "ring" }[],
+  now = Date.now(),
+): Promise<void> {
+  const value = (whenBusy: "busy" | "ring"): PresenceRecord => ({
+    expiresAt: now + PRESENCE_TTL_MS,
+    whenBusy,
+  });
+  for (let at = 0; at < devices.length; at += 100) {
+    const op = kv.atomic();
+    for (const d of devices.slice(at, at + 100)) {
+      op.set(keys.presence(d.handle, d.deviceId), value(d.whenBusy), {
+        expireIn: PRESENCE_TTL_MS,
+      });
+    }
+    await op.commit();
+  }
+}
+
 export async function markOffline(
   kv: Deno.Kv,
   handle: string,
