@@ -18,6 +18,7 @@ import * as $api_discover_key from "./routes/api/discover/key.ts";
 import * as $api_handles_index from "./routes/api/handles/index.ts";
 import * as $api_ice from "./routes/api/ice.ts";
 import * as $api_me__middleware from "./routes/api/me/_middleware.ts";
+import * as $api_me_attestation from "./routes/api/me/attestation.ts";
 import * as $api_me_discover_evaluate from "./routes/api/me/discover/evaluate.ts";
 import * as $api_me_inbox_keys__keyId_ from "./routes/api/me/inbox-keys/[keyId].ts";
 import * as $api_me_inbox_keys_index from "./routes/api/me/inbox-keys/index.ts";
@@ -47,6 +48,7 @@ import * as $sw_js from "./routes/sw.js.ts";
 import * as $Caller from "./islands/Caller.tsx";
 import * as $ClaimHandle from "./islands/ClaimHandle.tsx";
 import * as $FindByPhone from "./islands/FindByPhone.tsx";
+import * as $KnownCallers from "./islands/KnownCallers.tsx";
 import * as $PhoneBinding from "./islands/PhoneBinding.tsx";
 import * as $ProfileEditor from "./islands/ProfileEditor.tsx";
 import * as $PushDevices from "./islands/PushDevices.tsx";
@@ -75,6 +77,7 @@ const manifest = {
     "./routes/api/handles/index.ts": $api_handles_index,
     "./routes/api/ice.ts": $api_ice,
     "./routes/api/me/_middleware.ts": $api_me__middleware,
+    "./routes/api/me/attestation.ts": $api_me_attestation,
     "./routes/api/me/discover/evaluate.ts": $api_me_discover_evaluate,
     "./routes/api/me/inbox-keys/[keyId].ts": $api_me_inbox_keys__keyId_,
     "./routes/api/me/inbox-keys/index.ts": $api_me_inbox_keys_index,
@@ -107,6 +110,7 @@ const manifest = {
     "./islands/Caller.tsx": $Caller,
     "./islands/ClaimHandle.tsx": $ClaimHandle,
     "./islands/FindByPhone.tsx": $FindByPhone,
+    "./islands/KnownCallers.tsx": $KnownCallers,
     "./islands/PhoneBinding.tsx": $PhoneBinding,
     "./islands/ProfileEditor.tsx": $ProfileEditor,
     "./islands/PushDevices.tsx": $PushDevices,

@@ -129,7 +129,7 @@ async function main() {
     const push = await perOp(PUSHES, async () => {
       const req = await buildPush(
         target,
-        { t: "ring", callId, from: "alice", exp: Date.now() + 60_000 },
+        { t: "ring", callId, exp: Date.now() + 60_000 },
         { vapid, ttlSeconds: 60, topic: pushTopic(hmacKey, callId) },
       );
       size = req.body.length;

@@ -1,11 +1,10 @@
 /**
  * The owner's recent calls on /me, rendered on the server: when (relative,
  * with the exact time in a title), how long, what happened, and who, as an
- * anonymous label derived from the caller's keyed hash. No client script.
+ * anonymous per-owner label (callerPseudonym in lib/store/history.ts).
  */
 import { clock } from "../lib/clock.ts";
-import type { CallLogRecord } from "../lib/store/calls.ts";
-import { callerLabel } from "../lib/store/history.ts";
+import type { HistoryEntry } from "../lib/store/history.ts";
 
 const OUTCOME: Record<string, string> = {
   answered: "Answered",
@@ -31,7 +30,7 @@ export function relativeTime(then: number, now: number): string {
 
 export default function CallHistory(
   { entries, olderHref, now, isFirstPage = true }: {
-    entries: CallLogRecord[];
+    entries: HistoryEntry[];
     /** Link to the next (older) page, or null. */
     olderHref: string | null;
     now: number;
@@ -68,7 +67,11 @@ export default function CallHistory(
                         {relativeTime(e.startedAt, now)}
                       </time>
                     </td>
-                    <td>{callerLabel(e.callerHash)}</td>
+                    {
+                      /* data-call: a browser that opened this caller's
+                      sealed identity shows their handle instead. */
+                    }
+                    <td data-call={e.callId}>{e.caller}</td>
                     <td>{OUTCOME[e.decision] ?? e.decision}</td>
                     <td>
                       {e.decision === "answered" ? clock(e.durationMs) : "—"}

@@ -1,5 +1,5 @@
 import { useEffect, useRef } from "preact/hooks";
-import type { IncomingCall } from "../lib/client/call/incoming.ts";
+import { type IncomingCall, ringLine } from "../lib/client/call/incoming.ts";
 
 /** A soft two-tone ring made with WebAudio (no file to load). */
 function ringtone(): () => void {
@@ -45,20 +45,26 @@ export function notifyRing(call: IncomingCall, handle: string): void {
     document.hidden && "Notification" in globalThis &&
     Notification.permission === "granted"
   ) {
+    // The same words as the page: a handle only when it was verified.
     new Notification("Incoming call", {
-      body: `${call.peer} is calling @${handle}`,
+      body: `${ringLine(call.caller)}, to @${handle}`,
       tag: call.id,
     });
   }
 }
 
-/** One ringing call: who calls, Answer, Decline. */
+/** One ringing call: who calls (as far as it was checked), Answer, Decline. */
 export function RingPanel({ call }: { call: IncomingCall }) {
   return (
-    <div class="ring panel" role="alertdialog" aria-label="Incoming call">
+    <div
+      class={`ring panel caller-${call.caller.kind}`}
+      role="alertdialog"
+      aria-label="Incoming call"
+    >
       <p>
-        <strong>Incoming call</strong> from {call.peer}
+        <strong>Incoming call</strong>
       </p>
+      <p class="caller">{ringLine(call.caller)}</p>
       <div class="actions">
         <button
           type="button"

@@ -1,7 +1,11 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { HideIp } from "../components/Check.tsx";
 import { browserDeps, type CallState } from "../lib/client/call/base.ts";
-import { callerKeys, OutgoingCall } from "../lib/client/call/outgoing.ts";
+import {
+  browserSealing,
+  callerKeys,
+  OutgoingCall,
+} from "../lib/client/call/outgoing.ts";
 import { useHydrated } from "../lib/client/hydrated.ts";
 
 interface Props {
@@ -11,8 +15,6 @@ interface Props {
   voicemailSeconds: number;
   /** The handle's wallet key as this page shows it (pinned on first call). */
   walletPubkey: string;
-  /** The signed-in caller, if any: it proves itself to the callee. */
-  me: { handle: string; wallet: string } | null;
 }
 
 type Recorder =
@@ -21,9 +23,14 @@ type View = typeof import("../components/LiveCall.tsx").LiveCall;
 
 const IDLE: CallState = { kind: "idle" };
 
-/** The /@handle page's call button: a view of an OutgoingCall. */
+/**
+ * The /@handle page's call button: a view of an OutgoingCall. The page is
+ * the same for everyone; who calls comes from this browser's own keys
+ * (sealed for the callee, lib/client/caller_identity.ts), never from the
+ * server.
+ */
 export default function Caller(
-  { handle, online, voicemailSeconds, walletPubkey, me }: Props,
+  { handle, online, voicemailSeconds, walletPubkey }: Props,
 ) {
   const hydrated = useHydrated();
   const call = useRef<OutgoingCall | null>(null);
@@ -44,7 +51,8 @@ export default function Caller(
         setView(() => m.LiveCall)
       ).catch(() => {});
       c = new OutgoingCall(handle, walletPubkey, {
-        ...browserDeps(() => callerKeys(me)),
+        ...browserDeps(callerKeys),
+        ...browserSealing,
         connect: async (hello) => new (await signal).SignalSocket({ hello }),
       });
       const self = c;
@@ -125,6 +133,13 @@ export default function Caller(
         {s.kind === "ended" && s.message}
         {busy && c?.socket === "reconnecting" && " (reconnecting to Reach…)"}
       </p>
+      {busy && s.kind !== "microphone" && (
+        <p class="hint calling-as">
+          {c?.callingAs
+            ? `Calling as @${c.callingAs}: only @${handle} can see who calls.`
+            : "Calling anonymously."}
+        </p>
+      )}
       {(s.kind === "ringing" || s.kind === "connecting" ||
         s.kind === "microphone") && (
         <button

@@ -7,7 +7,9 @@ import {
   answerLink,
   deviceHello,
   type IncomingCall,
+  type IncomingDeps,
   NOT_RINGING,
+  type RingVerdict,
   watchRings,
 } from "../lib/client/call/incoming.ts";
 import {
@@ -16,24 +18,48 @@ import {
   RING_WHEN_BUSY,
   writePref,
 } from "../lib/client/call/prefs.ts";
+import { ensureAttestation } from "../lib/client/caller_identity.ts";
 import {
   type DeviceIdentity,
   loadDeviceIdentity,
 } from "../lib/client/device_identity.ts";
 import { useHydrated } from "../lib/client/hydrated.ts";
-import { ensureInboxKey } from "../lib/client/inbox_key.ts";
+import { ensureInboxKey, loadInboxKey } from "../lib/client/inbox_key.ts";
 import { SignalSocket, type SocketState } from "../lib/client/signal.ts";
+import { openRing } from "../lib/identity/sealed_ring.ts";
+
+/**
+ * A push notification's Answer link carries the ring's sealed caller
+ * identity in the fragment (`#sealed=<base64url of its JSON>`), which never
+ * reaches the server: the replayed `incoming` has none.
+ */
+function linkedSealed(): unknown {
+  const m = /(?:^#|&)sealed=([A-Za-z0-9_-]+)/.exec(location.hash);
+  if (!m) return undefined;
+  try {
+    const bytes = Uint8Array.fromBase64(m[1], { alphabet: "base64url" });
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The /me page's switch to receive calls here: a view of IncomingCalls.
  * `answer`: the call a push notification's Answer opened the page for
  * (/me?answer=<callId>); the page receives, and answers it when it rings.
+ * On load it also makes sure this browser can speak for the owner when it
+ * calls someone (a device certificate and the server's handle attestation,
+ * lib/client/caller_identity.ts) and can open sealed rings and voicemail
+ * (its inbox key).
  */
 export default function Receiver(
-  { handle, wallet, answer }: {
+  { handle, wallet, answer, attestationKey }: {
     handle: string;
     wallet: string;
     answer?: string | null;
+    /** The server's handle-attestation key (base58): checks sealed callers. */
+    attestationKey: string;
   },
 ) {
   const hydrated = useHydrated();
@@ -43,15 +69,40 @@ export default function Receiver(
   const [refused, setRefused] = useState("");
   const [calls, setCalls] = useState<IncomingCall[]>([]);
   const [note, setNote] = useState("");
+  const [callerReady, setCallerReady] = useState<boolean | null>(null);
   const [, render] = useState(0);
   const identity = useRef<DeviceIdentity | null>(null);
+  const speaking = useRef<Promise<void>>(Promise.resolve());
   const linked = useRef(answer ?? null);
+  const sealed = useRef<unknown>(undefined);
   const rings = calls.filter((c) => c.state.kind === "ringing");
   const active = calls.find((c) => c.live && c.state.kind !== "ringing");
+
+  /**
+   * A device certificate and an attestation; `interactive` may ask a
+   * wallet. One at a time: two at once could certify two device keys.
+   */
+  function speakFor(interactive: boolean): Promise<DeviceIdentity | null> {
+    const next = speaking.current.then(async () => {
+      const id = await loadDeviceIdentity(handle, wallet, interactive)
+        .catch(() => null);
+      if (id) identity.current = id;
+      const ok = await ensureAttestation(handle, wallet).catch(() => false);
+      setCallerReady(!!identity.current && ok);
+      return id;
+    });
+    speaking.current = next.then(() => {}, () => {});
+    return next;
+  }
 
   useEffect(() => {
     setReceiving(readPref(RECEIVE) || !!linked.current);
     setRingWhenBusy(readPref(RING_WHEN_BUSY));
+    if (linked.current) sealed.current = linkedSealed();
+    // This browser opens sealed rings and voicemail with its inbox key.
+    ensureInboxKey().then((err) => err && setNote(`Voicemail: ${err}`))
+      .catch(() => setNote("Voicemail could not be set up in this browser."))
+      .then(() => speakFor(false));
   }, []);
 
   useRinging(rings.length);
@@ -61,19 +112,14 @@ export default function Receiver(
       setState("off");
       return;
     }
-    // This browser can also open voicemail sealed to its own inbox key.
     // Verified calls: this device's key, certified by the owner's wallet.
-    const ready = loadDeviceIdentity(handle, wallet, true).then((id) => {
-      identity.current = id;
+    const ready = speakFor(true).then((id) => {
       if (!id) {
         setNote(
           "This browser could not get your wallet's signature, so callers will not be able to verify your calls.",
         );
       }
     }).catch(() => {});
-    ensureInboxKey().then((err) => err && setNote(`Voicemail: ${err}`)).catch(
-      () => setNote("Voicemail could not be set up in this browser."),
-    );
     const s = new SignalSocket({
       hello: deviceHello(ringWhenBusy),
       onState: (st, detail) => {
@@ -83,12 +129,25 @@ export default function Receiver(
         }
       },
     });
-    const deps = browserDeps(() =>
-      Promise.resolve({
-        identity: identity.current,
-        certificate: identity.current?.dtls,
-      })
-    );
+    const deps: IncomingDeps = {
+      ...browserDeps(() =>
+        Promise.resolve({
+          identity: identity.current,
+          certificate: identity.current?.dtls,
+        })
+      ),
+      async openRing(box, expect): Promise<RingVerdict> {
+        const key = await loadInboxKey();
+        if (!key) {
+          return { ok: false, reason: "this browser has no key to open it" };
+        }
+        return await openRing(box, key, {
+          ...expect,
+          handle,
+          attestationKey,
+        });
+      },
+    };
     const mine: IncomingCall[] = [];
     // Answered from a notification: once, then the address forgets it.
     const link = linked.current
@@ -113,6 +172,8 @@ export default function Receiver(
         render((n) => n + 1);
       });
       setCalls((l) => [...l, call]);
+    }, {
+      sealedFor: (id) => id === linked.current ? sealed.current : undefined,
     });
     return () => {
       link?.stop();
@@ -169,6 +230,13 @@ export default function Receiver(
         {state === "closed" && refused &&
           `Reach refused this device: ${refused}`}
       </p>
+      {callerReady !== null && (
+        <p class="hint caller-identity">
+          {callerReady
+            ? `Calls you make from this browser show you as @${handle}, verified, to the person you call only.`
+            : "Calls you make from this browser are anonymous until it holds your wallet's signature (turn on receiving calls here)."}
+        </p>
+      )}
       {rings.map((c) => <RingPanel key={c.id} call={c} />)}
       {active?.state.kind === "connecting" && <p class="status">Connecting…</p>}
       {active && <LiveCall call={active} />}

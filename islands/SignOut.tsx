@@ -10,6 +10,11 @@ export default function SignOut() {
     setBusy(true);
     const res = await callApi("/api/auth/logout");
     if (res.ok) {
+      // Signed out, this browser calls anonymously: it forgets its device
+      // certificate and handle attestation.
+      await import("../lib/client/caller_identity.ts")
+        .then((m) => m.forgetCallerIdentity())
+        .catch(() => {});
       location.assign("/");
       return;
     }

@@ -34,7 +34,7 @@ export const LIMITS = {
     env: "REACH_LIMIT_RINGS_PER_ADDRESS",
     default: 10,
     windowMs: MIN,
-    what: "rings per minute by anonymous callers from one address",
+    what: "rings per minute from one address (every caller is anonymous)",
   },
   ringsPerAddressToHandle: {
     env: "REACH_LIMIT_RINGS_PER_ADDRESS_TO_HANDLE",
@@ -42,18 +42,11 @@ export const LIMITS = {
     windowMs: MIN,
     what: "rings per minute from one address to one handle",
   },
-  ringsPerWallet: {
-    env: "REACH_LIMIT_RINGS_PER_WALLET",
-    default: 10,
-    windowMs: MIN,
-    what: "rings per minute by one signed-in wallet",
-  },
   anonymousRingsPerHandle: {
     env: "REACH_LIMIT_ANONYMOUS_RINGS_PER_HANDLE",
     default: 60,
     windowMs: MIN,
-    what:
-      "anonymous rings per minute to one handle, from all addresses together (signed-in callers are not counted here)",
+    what: "rings per minute to one handle, from all addresses together",
   },
   voicemailsPerAddress: {
     env: "REACH_LIMIT_VOICEMAILS_PER_ADDRESS",

@@ -20,7 +20,6 @@ type Data = PublicProfile & {
   ringsBrowser: boolean;
   voicemailSeconds: number;
   safetyNumber: string;
-  me: { handle: string; wallet: string } | null;
 };
 
 export const handler: Handlers<Data, State> = {
@@ -47,9 +46,6 @@ export const handler: Handlers<Data, State> = {
       ringsBrowser: !profile.online &&
         await ringsByPush(kv, config.push.enabled, profile.handle),
       voicemailSeconds: config.voicemail.maxSeconds,
-      me: ctx.state.session && ctx.state.handle
-        ? { handle: ctx.state.handle, wallet: ctx.state.session.publicKey }
-        : null,
       safetyNumber: await safetyNumberOfWallet(
         profile.handle,
         profile.walletPubkey,
@@ -57,9 +53,11 @@ export const handler: Handlers<Data, State> = {
     };
     return ctx.render(data, {
       headers: { "cache-control": "no-cache" },
-      // Signed out, this page and _app read nothing but `data`: the same
-      // data (presence included, read just now) renders the same HTML.
-      memoKey: ctx.state.session ? undefined : JSON.stringify(data),
+      // This page reads nothing but `data` (who calls is never the
+      // server's to know: the caller's browser seals it), and _app only
+      // whether someone is signed in: the same data (presence included,
+      // read just now) renders the same HTML.
+      memoKey: JSON.stringify([!!ctx.state.session, data]),
     });
   },
 };
@@ -102,7 +100,6 @@ export default function HandlePage({ data: p }: PageProps<Data>) {
           online={p.online || p.ringsBrowser}
           voicemailSeconds={p.voicemailSeconds}
           walletPubkey={p.walletPubkey}
-          me={p.me}
         />
         <details class="safety">
           <summary>Safety number</summary>

@@ -54,12 +54,12 @@ export default function Security(_props: PageProps) {
                 and that the signed fingerprint is the one the encryption
                 handshake really used; otherwise it ends the call with a
                 security warning. A caller signed in with a handle proves itself
-                the same way ("Verified caller @alice"); anonymous callers show
-                as unverified. A test runs this exact attack with a third
-                browser in the middle. What remains: the first time you call a
-                handle, you trust the wallet key our server shows (compare the
-                safety number to be sure), and a changed key is a warning you
-                must accept.
+                inside its sealed identity (see Sealed sender below): "Call from
+                @alice (verified)"; anonymous callers show as unverified. A test
+                runs this exact attack with a third browser in the middle. What
+                remains: the first time you call a handle, you trust the wallet
+                key our server shows (compare the safety number to be sure), and
+                a changed key is a warning you must accept.
               </td>
             </tr>
             <tr>
@@ -108,15 +108,37 @@ export default function Security(_props: PageProps) {
               <td>
                 Routing a call to @bob needs our server to know it is for @bob.
                 Each call leaves one log record: a keyed hash (HMAC-SHA-256) of
-                the caller (your wallet key if signed in, else a random token
-                your browser keeps), a keyed hash of the handle called, the
-                start time, the duration, the outcome (answered, declined,
-                missed, cancelled, unavailable, busy) and whether it was
-                relayed. No audio, no transcript. Records expire after 90 days
-                by default. We have no "sealed sender": the server knows who is
-                calling whom while it connects them. If you call signed in with
-                a handle, the person you call sees your handle; otherwise you
-                are "an anonymous caller".
+                a random token your browser keeps (never your wallet, even when
+                you are signed in), a keyed hash of the handle called, the start
+                time, the duration, the outcome (answered, declined, missed,
+                cancelled, unavailable, busy) and whether it was relayed. No
+                audio, no transcript. Records expire after 90 days by default.
+              </td>
+            </tr>
+            <tr>
+              <th scope="row">Sealed sender</th>
+              <td>Who calls is hidden from us</td>
+              <td>
+                Our server routes a call without learning who is calling, even
+                when you are signed in: your calling page never uses your
+                session, and who you are travels sealed to the browsers of the
+                person you call (X25519 and AES-256-GCM, as voicemail), which
+                check it against your wallet key, a statement from our server
+                that your handle is that wallet's (fetched long before any
+                call), and a signature over this call by your device. They show
+                "Call from @alice (verified)", or an unverified caller with the
+                reason, never a name that did not check out. The DTLS key you
+                use is new for each call, so it does not link your calls.{" "}
+                <strong>What we still learn:</strong>{" "}
+                the handle you call, your network address, when and how long,
+                message sizes, and a random token your browser keeps (so repeat
+                calls from one browser look alike to us, as for any anonymous
+                caller). Someone who watches our server and your address could
+                still guess who you are from them; sealed sender removes the
+                name, not the traffic. The person you call sees your handle in
+                their browser only; their "Recent calls" on our server shows
+                each caller as a label that differs from owner to owner, so two
+                people comparing lists cannot tell you called both.
               </td>
             </tr>
             <tr>
@@ -259,9 +281,11 @@ export default function Security(_props: PageProps) {
         </li>
         <li>
           Your call history is built from the call log: callers appear as a
-          short label derived from the caller hash, so a repeat caller is
-          recognisable without us keeping who it is. Operators see counts and
-          the hashed call log, never handles, numbers or addresses.
+          short label derived from the caller hash and your handle, so a repeat
+          caller is recognisable to you without us keeping who it is, and your
+          labels do not match anyone else's. Handles of callers your browser
+          verified are kept in that browser only. Operators see counts and the
+          hashed call log, never handles, numbers or addresses.
         </li>
         <li>
           Call records while a call lives (state, handle, the hashes above,
@@ -325,10 +349,10 @@ export default function Security(_props: PageProps) {
           Limits on rings, voicemails, sign-ins, handle claims, number look-ups
           and open connections count per network address (an IPv6 /64 counts as
           one) or per signed-in wallet, never per something a client can make
-          up. A flood from one address cannot use up what other callers may send
-          you, and strangers cannot use up what signed-in callers may. Your
-          voicemail inbox has a size and count quota, so it cannot be filled by
-          strangers either.
+          up. Rings count per address only, since every caller is anonymous to
+          us. A flood from one address cannot use up what other callers may send
+          you. Your voicemail inbox has a size and count quota, so it cannot be
+          filled by strangers either.
         </li>
         <li>
           Every limit is shared by all our servers and is a documented setting
@@ -389,15 +413,15 @@ export default function Security(_props: PageProps) {
 
       <h2 id="signal">Compared to Signal</h2>
       <p>
-        Signal is the gold standard; we are not Signal. Signal hides who calls
-        whom from its own servers (sealed sender) and finds contacts inside a
-        secure enclave (our contact discovery hides the numbers you look up from
-        our server, but our server holds the key and the numbers of findable
-        owners, and learns how many numbers each account looks up and when);
-        Reach routes by handle, so the server knows both ends of a call; the
-        call keys are not yet bound to identity keys; and Reach has not been
-        independently audited. If you need Signal-grade metadata privacy, use
-        Signal.
+        Signal is the gold standard; we are not Signal. Like Signal, Reach now
+        hides who is calling from its own servers (sealed sender), but our
+        server still sees your network address and timing. Signal finds contacts
+        inside a secure enclave (our contact discovery hides the numbers you
+        look up from our server, but our server holds the key and the numbers of
+        findable owners, and learns how many numbers each account looks up and
+        when); Reach routes by handle, so the server knows whom a call is for;
+        and Reach has not been independently audited. If you need Signal-grade
+        metadata privacy, use Signal.
       </p>
     </section>
   );

@@ -6,15 +6,20 @@
  *   stops push from working. Old shells are deleted on activation.
  * - `fetch`: a navigation that fails shows the cached /offline page; the
  *   shell's own files come from the cache.
- * - `push`: `{t: "ring", callId, from, exp}` shows "Call from @from" with
- *   Answer and Decline (a ring past `exp` is ignored); `{t: "cancel", callId}`
- *   closes that call's notification (signaling/PROTOCOL.md, Ring anywhere).
+ * - `push`: `{t: "ring", callId, exp, sealed?}` shows "Incoming call" with
+ *   Answer and Decline (a ring past `exp` is ignored): the worker cannot
+ *   check who calls, so it names no one; `sealed`, the caller's sealed
+ *   identity, goes with the notification for the page that answers.
+ *   `{t: "cancel", callId}` closes that call's notification
+ *   (signaling/PROTOCOL.md, Ring anywhere).
  *   One message at a time; `self.reachHandled` lists the last ones handled
  *   (tests read the notifications once theirs has settled).
  * - `notificationclick`: `handleAction(action, data)`, a plain function
  *   (also `self.reachHandleAction`, for tests: a synthetic click cannot open
  *   windows), says what to do; Decline POSTs /api/calls/:callId/decline with
- *   the session cookie, Answer (or a plain click) opens /me?answer=<callId>
+ *   the session cookie, Answer (or a plain click) opens
+ *   /me?answer=<callId>#sealed=<base64url of the sealed identity's JSON>
+ *   (the fragment never reaches the server; the page opens and checks it)
  *   in the /me window if one is open, else a new one.
  *
  * The worker is `serviceWorker` below, type-checked and linted with the app
@@ -106,7 +111,21 @@ interface WorkerScope {
 export function serviceWorker(shell: Shell, sw: WorkerScope): void {
   const UUID =
     /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-  const HANDLE = /^[a-z0-9_]{3,30}$/;
+  /** A sealed identity longer than this (as JSON) is not carried along. */
+  const MAX_SEALED = 8192;
+
+  /** base64url of a sealed identity's JSON, or "" for none or a bad one. */
+  function sealedParam(sealed: unknown): string {
+    if (!sealed || typeof sealed !== "object") return "";
+    const json = JSON.stringify(sealed);
+    if (json.length > MAX_SEALED) return "";
+    let bin = "";
+    for (const b of new TextEncoder().encode(json)) {
+      bin += String.fromCharCode(b);
+    }
+    return btoa(bin).replaceAll("+", "-").replaceAll("/", "_")
+      .replace(/=+$/, "");
+  }
 
   sw.addEventListener("install", (e) => {
     e.waitUntil(
@@ -162,14 +181,12 @@ export function serviceWorker(shell: Shell, sw: WorkerScope): void {
     if (m.t === "ring") {
       // Pushes can arrive late (a device waking up): ringing already ended.
       if (typeof m.exp !== "number" || m.exp <= Date.now()) return;
-      const from = typeof m.from === "string" && HANDLE.test(m.from)
-        ? m.from
-        : null;
+      const sealed = sealedParam(m.sealed) ? m.sealed : undefined;
       await sw.registration.showNotification(
-        from ? `Call from @${from}` : "Call from an anonymous caller",
+        "Incoming call",
         {
           tag: callId,
-          body: "Reach is ringing this device.",
+          body: "Reach is ringing this device. Answer to see who is calling.",
           icon: "/icons/icon-192.png",
           requireInteraction: true,
           renotify: true,
@@ -177,7 +194,7 @@ export function serviceWorker(shell: Shell, sw: WorkerScope): void {
             { action: "answer", title: "Answer" },
             { action: "decline", title: "Decline" },
           ],
-          data: { callId, from, exp: m.exp },
+          data: { callId, exp: m.exp, ...(sealed ? { sealed } : {}) },
         },
       );
     } else if (m.t === "cancel") {
@@ -223,7 +240,8 @@ export function serviceWorker(shell: Shell, sw: WorkerScope): void {
     action: string,
     data: unknown,
   ): Promise<ActionResult> {
-    const callId = (data as { callId?: unknown } | null)?.callId;
+    const d = data as { callId?: unknown; sealed?: unknown } | null;
+    const callId = d?.callId;
     if (typeof callId !== "string" || !UUID.test(callId)) {
       return { open: "/me" };
     }
@@ -238,7 +256,10 @@ export function serviceWorker(shell: Shell, sw: WorkerScope): void {
         return { declined: false, status: 0 };
       }
     }
-    return { open: `/me?answer=${callId}` };
+    const sealed = sealedParam(d?.sealed);
+    return {
+      open: `/me?answer=${callId}${sealed ? `#sealed=${sealed}` : ""}`,
+    };
   }
   sw.reachHandleAction = handleAction;
 

@@ -31,7 +31,13 @@ import { getProfile } from "../lib/store/profiles.ts";
 import { type Charge, spend } from "../lib/limit_check.ts";
 import type { Limits } from "../lib/limits.ts";
 import type { PushFanout } from "../lib/push/ring.ts";
-import type { CallEnd, HangupReason, ServerMessage } from "./protocol.ts";
+import type {
+  CallEnd,
+  HangupReason,
+  SealedBox,
+  ServerMessage,
+} from "./protocol.ts";
+import { ringPayload } from "../lib/push/send.ts";
 
 export type Notify = (
   topic: string,
@@ -148,10 +154,11 @@ export class Calls {
     callId: string;
     to: string;
     callerId: string;
-    from: string | null;
+    /** Who is calling, sealed to the callee's devices: relayed, never stored. */
+    sealed?: SealedBox;
     callerConn: string;
-    /** What the limits key on: the signed-in wallet, or the client address hash. */
-    limitBy: { wallet: string } | { address: string };
+    /** What the limits key on: the client address hash (callers are anonymous). */
+    limitBy: { address: string };
   }): Promise<RingResult> {
     const { kv } = this.o;
     const limited = {
@@ -161,9 +168,10 @@ export class Calls {
     };
     // The caller's own budget first: it is counted even for handles that do
     // not exist (that is what stops a scan of the name space).
-    const own: Charge = "wallet" in r.limitBy
-      ? { limit: "ringsPerWallet", subject: r.limitBy.wallet }
-      : { limit: "ringsPerAddress", subject: r.limitBy.address };
+    const own: Charge = {
+      limit: "ringsPerAddress",
+      subject: r.limitBy.address,
+    };
     if (!(await spend(kv, this.o.limits, [own])).ok) return limited;
     // Nothing is counted or stored for a handle that does not exist.
     if (!await getProfile(kv, r.to)) {
@@ -173,18 +181,16 @@ export class Calls {
         message: "No one has that handle.",
       };
     }
-    // Anonymous rings to a handle: one address may spend only its share, and
-    // all strangers together a budget that signed-in callers do not share.
-    if ("address" in r.limitBy) {
-      const shares = await spend(kv, this.o.limits, [
-        {
-          limit: "ringsPerAddressToHandle",
-          subject: `${r.limitBy.address}:${r.to}`,
-        },
-        { limit: "anonymousRingsPerHandle", subject: r.to },
-      ]);
-      if (!shares.ok) return limited;
-    }
+    // Rings to a handle: one address may spend only its share, and all
+    // callers together (every caller is anonymous to the server) a budget.
+    const shares = await spend(kv, this.o.limits, [
+      {
+        limit: "ringsPerAddressToHandle",
+        subject: `${r.limitBy.address}:${r.to}`,
+      },
+      { limit: "anonymousRingsPerHandle", subject: r.to },
+    ]);
+    if (!shares.ok) return limited;
     const callerHash = await hmacHex(this.o.hmacKey, "caller", r.callerId);
     const resumeToken = randomHex(32);
     const rec = {
@@ -204,7 +210,6 @@ export class Calls {
       ringMs: this.o.ringMs,
       silentMs: this.o.silentMs,
       graceMs: this.o.resumeGraceMs,
-      from: r.from,
     });
     if (!created) {
       return {
@@ -232,18 +237,17 @@ export class Calls {
     await this.o.notify(devicesTopic(r.to), {
       type: "incoming",
       callId: r.callId,
-      from: r.from,
+      ...(r.sealed ? { sealed: r.sealed } : {}),
     });
     // Pushes start once the socket ring is published and are never awaited:
     // a slow or hanging push service, or the few ms of crypto each push
     // costs, never delays the socket ring or the caller's `ringing`.
     if (subs.length) {
-      this.o.push!.ring(r.to, subs, {
-        t: "ring",
-        callId: r.callId,
-        from: r.from,
-        exp: rec.createdAt + this.o.ringMs,
-      });
+      this.o.push!.ring(
+        r.to,
+        subs,
+        ringPayload(r.callId, rec.createdAt + this.o.ringMs, r.sealed),
+      );
     }
     this.later(`ring:${r.callId}`, r.callId, rec.createdAt + this.o.ringMs);
     return { ok: true, devices: devices.length + subs.length, resumeToken };

@@ -23,6 +23,7 @@ import {
   CLOSE,
   parseClientFrame,
   type ParseResult,
+  sealedProblem,
   type ServerMessage,
   SUBPROTOCOL,
 } from "./protocol.ts";
@@ -225,7 +226,8 @@ class Conn {
 
   constructor(
     readonly socket: WebSocket,
-    readonly identity: Identity,
+    /** Who the session says this is; forgotten when it says hello as a caller. */
+    public identity: Identity,
     readonly slot: Slot | null,
     /** The flood limit: this socket's own bucket. */
     readonly flood: TokenBucket,
@@ -521,10 +523,16 @@ export class Hub {
       conn.whenBusy = msg.whenBusy;
       this.subscribe(conn, devicesTopic(conn.identity.handle));
     } else {
+      // Sealed sender: a caller is anonymous to the server even when its
+      // socket carries a session cookie. Who is calling travels sealed to
+      // the callee's devices (`ring.sealed`); nothing here reads the session.
       conn.role = "caller";
-      conn.callerId = conn.identity.publicKey
-        ? `wallet:${conn.identity.publicKey}`
-        : `token:${msg.callerToken}`;
+      conn.identity = {
+        publicKey: null,
+        handle: null,
+        address: conn.identity.address,
+      };
+      conn.callerId = `token:${msg.callerToken}`;
     }
     clearTimeout(conn.helloTimer);
     // Messages of this socket's calls come to it alone, by its own id, as
@@ -556,8 +564,9 @@ export class Hub {
     });
     if (conn.role === "device") {
       // Calls that rang before this device was here still ring for it.
+      // The sealed identity was never stored: the replay has none.
       for (const r of await ringingFor(this.opts.kv, conn.identity.handle!)) {
-        conn.send({ type: "incoming", callId: r.callId, from: r.from });
+        conn.send({ type: "incoming", callId: r.callId, replay: true });
       }
     }
   }
@@ -683,17 +692,24 @@ export class Hub {
         callId: msg.callId,
       });
     }
+    const bad = sealedProblem(msg);
+    if (bad) {
+      return conn.send({
+        type: "error",
+        code: "bad_sealed",
+        message: bad,
+        callId: msg.callId,
+      });
+    }
     // This socket's own topic is subscribed since hello, so no answer is
     // missed; it is the call's caller only if this ring creates the call.
     const result = await this.calls.ring({
       callId: msg.callId,
       to: msg.to,
       callerId: conn.callerId!,
-      from: conn.identity.handle,
+      sealed: msg.sealed,
       callerConn: conn.id,
-      limitBy: conn.identity.publicKey
-        ? { wallet: conn.identity.publicKey }
-        : { address: conn.identity.address },
+      limitBy: { address: conn.identity.address },
     });
     if (!result.ok) {
       // A refused ring changes nothing about this socket's calls.

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { utf8Fits } from "./bus.ts";
+import { MAX_SEALED_CHARS } from "../lib/identity/sealed_ring.ts";
 
 export const SUBPROTOCOL = "reach-signal.v1";
 
@@ -12,6 +13,12 @@ export const SUBPROTOCOL = "reach-signal.v1";
 export const MAX_FRAME_BYTES = 16 * 1024;
 export const MAX_SDP_CHARS = 12 * 1024;
 export const MAX_CANDIDATE_CHARS = 1024;
+/**
+ * Longest sealed caller identity (`ring.sealed`, as JSON) the server relays:
+ * the longest a valid one to 10 devices can be (lib/identity/sealed_ring.ts
+ * derives it from the field limits; a real one is about 3.4k).
+ */
+export { MAX_SEALED_CHARS };
 
 /** Close codes: 1000 normal, 1001 server going away, 1009 frame too large, 4xxx below. */
 export const CLOSE = {
@@ -38,6 +45,30 @@ const Candidate = z.strictObject({
   usernameFragment: z.string().max(256).nullable().optional(),
 }).nullable();
 
+/** Standard base64 of at most `max` characters. */
+const b64 = (max: number) =>
+  z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/);
+
+/**
+ * The caller's sealed identity (lib/crypto/sealed_box.ts, label
+ * "reach-ring-v1"): only its shape and size are checked here; the server
+ * cannot open it. PROTOCOL.md "Sealed sender".
+ */
+export const SealedBox = z.strictObject({
+  v: z.literal(1),
+  callId: z.string().max(64),
+  handle: z.string().max(32),
+  iv: b64(16),
+  ct: b64(MAX_SEALED_CHARS),
+  recipients: z.array(z.strictObject({
+    keyId: z.uuid(),
+    epk: b64(44),
+    iv: b64(16),
+    wrapped: b64(64),
+  })).min(1).max(10),
+});
+export type SealedBox = z.infer<typeof SealedBox>;
+
 export const HangupReason = z.enum([
   "normal",
   "failed",
@@ -63,7 +94,13 @@ export const ClientMessage = z.discriminatedUnion("type", [
       callerToken: z.string().regex(/^[0-9a-f]{32,64}$/),
     }),
   ]),
-  z.strictObject({ type: z.literal("ring"), callId, to: handle }),
+  z.strictObject({
+    type: z.literal("ring"),
+    callId,
+    to: handle,
+    /** Who is calling, sealed to the handle's devices; relayed opaque. */
+    sealed: SealedBox.optional(),
+  }),
   z.strictObject({ type: z.literal("cancel"), callId }),
   z.strictObject({ type: z.literal("accept"), callId }),
   z.strictObject({ type: z.literal("decline"), callId }),
@@ -117,12 +154,13 @@ export type ServerMessage =
   }
   /** To the caller: the ring reached `devices` devices. Keep resumeToken to resume after a drop. */
   | { type: "ringing"; callId: string; devices: number; resumeToken: string }
-  | {
-    type: "incoming";
-    callId: string;
-    /** The caller's handle when signed in with one; null for anonymous callers. */
-    from: string | null;
-  }
+  /**
+   * To the handle's devices: a call rings. `sealed`, when the caller sent
+   * one, is relayed exactly as received (the server cannot read who is
+   * calling). A replay to a device that joins while the call rings says
+   * `replay: true` and has none (it was never stored).
+   */
+  | { type: "incoming"; callId: string; sealed?: SealedBox; replay?: true }
   /** To the caller when a device accepts: send the offer now. */
   | { type: "accepted"; callId: string }
   /** To the device that won the accept. */
@@ -161,7 +199,8 @@ export type ServerMessage =
       | "not_answered"
       | "call_exists"
       | "rate_limited"
-      | "bad_resume";
+      | "bad_resume"
+      | "bad_sealed";
     message: string;
     callId?: string;
   };
@@ -324,4 +363,21 @@ function within(s: string, max: number): boolean {
     }
   }
   return n <= max;
+}
+
+/**
+ * Why a ring's sealed identity is refused, or null when it may be relayed:
+ * it must name the ring's own call and handle (a block lifted from another
+ * call is refused here already; the callee's device checks it again inside
+ * the seal) and fit MAX_SEALED_CHARS as JSON.
+ */
+export function sealedProblem(m: ClientMessageOf<"ring">): string | null {
+  if (!m.sealed) return null;
+  if (m.sealed.callId !== m.callId || m.sealed.handle !== m.to) {
+    return "The sealed identity names another call or handle.";
+  }
+  if (JSON.stringify(m.sealed).length > MAX_SEALED_CHARS) {
+    return `The sealed identity is longer than ${MAX_SEALED_CHARS} characters.`;
+  }
+  return null;
 }

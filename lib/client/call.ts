@@ -9,7 +9,9 @@
  * - incoming.ts: `IncomingCall`, a call ringing a /me device.
  * - texts.ts: what each side says when a call ends; which endings allow a
  *   voicemail.
- * - prefs.ts: preferences remembered for both sides ("Hide my IP").
+ * - prefs.ts: preferences remembered for both sides ("Hide my IP"), and
+ *   the wallet keys pinned per handle.
+ * - known_callers.ts: the callers this browser verified, for "Recent calls".
  *
  * The islands import the modules they need directly, so the /@handle page
  * loads no callee code.
@@ -19,3 +21,4 @@ export * from "./call/outgoing.ts";
 export * from "./call/incoming.ts";
 export * from "./call/texts.ts";
 export * from "./call/prefs.ts";
+export * from "./call/known_callers.ts";

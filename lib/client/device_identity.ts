@@ -1,9 +1,11 @@
 /**
  * This browser's device identity for verified calls: an Ed25519 device key
- * (non-extractable, IndexedDB), a persistent DTLS certificate (so the
- * fingerprint is stable across calls), and a device certificate signed by the
- * owner's wallet key (lib/identity/device_cert.ts). A browser-key account
- * signs it silently; a wallet account signs once in the wallet.
+ * (non-extractable, IndexedDB), a persistent DTLS certificate for the calls
+ * it receives (so the fingerprint is stable across calls), and a device
+ * certificate signed by the owner's wallet key (lib/identity/device_cert.ts).
+ * A browser-key account signs it silently; a wallet account signs once in
+ * the wallet. The same certificate and key sign this browser's sealed
+ * caller identity (lib/client/caller_identity.ts).
  */
 import { base58 } from "@scure/base";
 import { certText, type DeviceCert } from "../identity/device_cert.ts";
@@ -14,11 +16,66 @@ import { findWallet, walletSigner } from "./wallet.ts";
 
 const CERT_DAYS = 90;
 
-export interface DeviceIdentity {
+/** A certified device key: what signs this device's statements. */
+export interface DeviceSigner {
+  /** The device certificate's text, and the wallet's signature over it. */
   cert: string;
   certSig: string;
-  dtls: RTCCertificate;
   sign(text: string): Promise<string>;
+}
+
+/** A receiving device's identity: its signer and its persistent DTLS key. */
+export interface DeviceIdentity extends DeviceSigner {
+  dtls: RTCCertificate;
+}
+
+interface StoredCert {
+  cert: DeviceCert;
+  text: string;
+  sig: string;
+}
+
+const signer = (pair: CryptoKeyPair) => async (text: string) =>
+  base58.encode(
+    new Uint8Array(
+      await crypto.subtle.sign(
+        { name: "Ed25519" },
+        pair.privateKey,
+        new TextEncoder().encode(text),
+      ),
+    ),
+  );
+
+/**
+ * The device certificate this browser holds, current for a day more, and
+ * the key it certifies; never makes or asks for anything (a caller's
+ * identity: whoever signed in here last). Null when there is none.
+ */
+export async function storedDeviceSigner(): Promise<
+  (DeviceSigner & { handle: string; wallet: string }) | null
+> {
+  const pair = await keystoreGet<CryptoKeyPair>("device-key");
+  const stored = await keystoreGet<StoredCert | null>("device-cert");
+  if (!pair || !stored?.cert) return null;
+  const device = base58.encode(
+    new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey)),
+  );
+  if (
+    stored.cert.device !== device ||
+    !(Date.parse(stored.cert.expires) > Date.now() + 86400_000)
+  ) return null;
+  return {
+    handle: stored.cert.handle,
+    wallet: stored.cert.wallet,
+    cert: stored.text,
+    certSig: stored.sig,
+    sign: signer(pair),
+  };
+}
+
+/** Signing out: this browser no longer speaks for the account. */
+export async function forgetDeviceCert(): Promise<void> {
+  await keystorePut("device-cert", null);
 }
 
 async function deviceKey(): Promise<CryptoKeyPair> {
@@ -47,11 +104,7 @@ export async function loadDeviceIdentity(
   const device = base58.encode(
     new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey)),
   );
-  let stored = await keystoreGet<
-    { cert: DeviceCert; text: string; sig: string }
-  >(
-    "device-cert",
-  );
+  let stored = await keystoreGet<StoredCert | null>("device-cert");
   const current = stored && stored.cert.handle === handle &&
     stored.cert.wallet === wallet && stored.cert.device === device &&
     Date.parse(stored.cert.expires) > Date.now() + 86400_000;
@@ -86,15 +139,6 @@ export async function loadDeviceIdentity(
     cert: stored!.text,
     certSig: stored!.sig,
     dtls: await persistentDtlsCert(),
-    sign: async (text) =>
-      base58.encode(
-        new Uint8Array(
-          await crypto.subtle.sign(
-            { name: "Ed25519" },
-            pair.privateKey,
-            new TextEncoder().encode(text),
-          ),
-        ),
-      ),
+    sign: signer(pair),
   };
 }

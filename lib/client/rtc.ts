@@ -12,13 +12,42 @@ import {
   verifyPeer,
 } from "../identity/device_cert.ts";
 
-import type { DeviceIdentity } from "./device_identity.ts";
+/** What signs this side's proof: a device identity (device_identity.ts). */
+interface ProofSigner {
+  cert: string;
+  certSig: string;
+  sign(text: string): Promise<string>;
+}
 
 /**
  * How long `verify` waits for the DTLS handshake to finish and show the
  * peer's certificate: within the caller's 8-second proof deadline.
  */
 const DTLS_WAIT_MS = 6000;
+
+const NO_KEY_SHOWN = "the connection did not show which encryption key it uses";
+
+/**
+ * A new DTLS certificate (ECDSA P-256): a caller's, for one call, so no two
+ * of its calls share a key that would link them.
+ */
+export function freshDtlsCert(): Promise<RTCCertificate> {
+  return RTCPeerConnection.generateCertificate({
+    name: "ECDSA",
+    namedCurve: "P-256",
+  } as EcKeyGenParams);
+}
+
+/**
+ * A certificate's SHA-256 fingerprint as SDP states it ("sha-256 AB:CD:.."),
+ * or null when it has none.
+ */
+export function certFingerprint(cert?: RTCCertificate): string | null {
+  const f = cert?.getFingerprints?.().find((x) =>
+    x.algorithm?.toLowerCase() === "sha-256"
+  );
+  return f?.value ? `sha-256 ${f.value.toUpperCase()}` : null;
+}
 
 export type Send = (msg: Record<string, unknown> & { type: string }) => void;
 
@@ -94,7 +123,10 @@ export interface CallSessionOptions {
   /** "relay" hides this browser's addresses from the other side. */
   iceTransportPolicy?: RTCIceTransportPolicy;
   mic: MediaStream;
-  /** A persistent DTLS certificate (stable fingerprint across calls). */
+  /**
+   * The DTLS certificate: a callee's persistent one, or a caller's fresh
+   * one whose fingerprint its sealed identity signed.
+   */
   certificate?: RTCCertificate;
   onState: (s: MediaState) => void;
   onRemoteStream: (s: MediaStream) => void;
@@ -363,7 +395,7 @@ export class CallSession {
    * them, signed by its certified device key (a `verify` message body).
    */
   async proof(
-    identity: DeviceIdentity,
+    identity: ProofSigner,
   ): Promise<(VerifyInput & { callId: string }) | null> {
     // From the SDP only: nothing here may ask getStats before the handshake.
     const fps = this.sdpFingerprints();
@@ -392,20 +424,10 @@ export class CallSession {
     proof: VerifyInput,
     expect: { handle: string; wallet: string },
   ): Promise<Verdict> {
-    let fps = await this.fingerprints();
-    // The handshake's certificate is there shortly after connecting; a key
-    // not yet visible must never read as a different key.
-    const until = Date.now() + DTLS_WAIT_MS;
-    while (!fps.remoteDtls && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 100));
-      fps = await this.fingerprints();
-    }
+    const fps = await this.handshakeDone();
     if (!fps.remoteDtls) {
       // Still fail closed, but say what happened: nothing was mismatched.
-      return {
-        ok: false,
-        reason: "the connection did not show which encryption key it uses",
-      };
+      return { ok: false, reason: NO_KEY_SHOWN };
     }
     return await verifyPeer(proof, {
       callId: this.o.callId,
@@ -415,6 +437,44 @@ export class CallSession {
       remoteFps: [fps.remoteSdp ?? "missing", fps.remoteDtls],
       localFp: fps.local ?? "missing",
     });
+  }
+
+  /**
+   * Whether the peer's key in this connection, as its SDP states it and as
+   * the DTLS handshake used it, is `fingerprint` ("sha-256 AB:CD:.."): the
+   * callee's check of the fingerprint a sealed caller identity signed.
+   */
+  async remoteIs(
+    fingerprint: string,
+  ): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const fps = await this.handshakeDone();
+    if (!fps.remoteDtls) return { ok: false, reason: NO_KEY_SHOWN };
+    const norm = (f: string | null) => (f ?? "").trim().toLowerCase();
+    if (
+      norm(fps.remoteSdp) !== norm(fingerprint) ||
+      norm(fps.remoteDtls) !== norm(fingerprint)
+    ) {
+      return {
+        ok: false,
+        reason: "the encryption key in use is not the one the caller signed",
+      };
+    }
+    return { ok: true };
+  }
+
+  /**
+   * The fingerprints once the handshake's certificate shows (shortly after
+   * connecting), or after DTLS_WAIT_MS without it: a key not yet visible
+   * must never read as a different key.
+   */
+  private async handshakeDone() {
+    let fps = await this.fingerprints();
+    const until = Date.now() + DTLS_WAIT_MS;
+    while (!fps.remoteDtls && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      fps = await this.fingerprints();
+    }
+    return fps;
   }
 
   setMuted(muted: boolean): void {

@@ -138,7 +138,7 @@ export function sdpFingerprint(sdp: string): string | null {
   return m ? `${m[1].toLowerCase()} ${m[2].toUpperCase()}` : null;
 }
 
-async function ed25519Verify(
+export async function ed25519Verify(
   publicKeyB58: string,
   signatureB58: string,
   text: string,

@@ -25,18 +25,46 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { log } from "../log.ts";
 import type { PushSubSecret } from "../store/push_subs.ts";
 import type { VapidKeys } from "./vapid.ts";
+import type { SealedBox } from "../crypto/sealed_box.ts";
 
 /** What the service worker receives (decrypted by the browser). */
 export type PushPayload =
   | {
     t: "ring";
     callId: string;
-    /** The caller's handle when signed in with one, else null. */
-    from: string | null;
     /** When ringing ends (ms since the epoch). */
     exp: number;
+    /** Who is calling, sealed to the handle's devices, as the caller sent it. */
+    sealed?: SealedBox;
   }
   | { t: "cancel"; callId: string };
+
+export type RingPayload = Extract<PushPayload, { t: "ring" }>;
+
+/**
+ * The most a payload may hold: one aes128gcm record of 4096 bytes less its
+ * 86-byte header, 16-byte tag and 1 padding delimiter (RFC 8188, RFC 8291).
+ */
+export const MAX_PUSH_PLAINTEXT = 4096 - 86 - 16 - 1;
+
+/**
+ * A ring's payload. The sealed identity rides along when it fits; when it
+ * does not (a handle with many devices), the notification still rings and
+ * the page shows the caller as one whose identity did not reach it.
+ */
+export function ringPayload(
+  callId: string,
+  exp: number,
+  sealed?: SealedBox,
+): RingPayload {
+  const bare: RingPayload = { t: "ring", callId, exp };
+  if (!sealed) return bare;
+  const full: RingPayload = { ...bare, sealed };
+  return new TextEncoder().encode(JSON.stringify(full)).length <=
+      MAX_PUSH_PLAINTEXT
+    ? full
+    : bare;
+}
 
 export interface SendOptions {
   vapid: VapidKeys;

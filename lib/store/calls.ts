@@ -40,8 +40,6 @@ export const DEFAULT_CALL_TIMERS: CallTimers = {
 /** A call ringing for a handle, as the ringing index holds it. */
 export interface RingingEntry {
   callId: string;
-  /** The caller's handle when signed in (what `incoming` shows), else null. */
-  from: string | null;
   ringUntil: number;
 }
 
@@ -59,7 +57,6 @@ function putRecord(
   prev: CallRecord | null,
   next: CallRecord,
   now: number,
-  from: string | null = null,
 ): Deno.AtomicOperation {
   op.set(keys.call(next.callId), next, { expireIn: CALL_RECORD_TTL_MS });
   const live = next.state !== "ended";
@@ -77,7 +74,6 @@ function putRecord(
       keys.ringing(next.calleeHandle, next.callId),
       {
         callId: next.callId,
-        from,
         ringUntil: next.ringUntil,
       } satisfies RingingEntry,
       { expireIn: Math.max(1, next.ringUntil - now) + RINGING_MARGIN_MS },
@@ -99,7 +95,7 @@ function putRecord(
 export async function createCall(
   kv: Deno.Kv,
   call: NewCall,
-  opts: Partial<CallTimers> & { from?: string | null } = {},
+  opts: Partial<CallTimers> = {},
 ): Promise<boolean> {
   const t = { ...DEFAULT_CALL_TIMERS, ...opts };
   const rec: CallRecord = {
@@ -115,7 +111,7 @@ export async function createCall(
     key: keys.call(rec.callId),
     versionstamp: null,
   });
-  putRecord(op, null, rec, call.createdAt, opts.from ?? null);
+  putRecord(op, null, rec, call.createdAt);
   return (await op.commit()).ok;
 }
 
@@ -293,7 +289,9 @@ async function touchBatch(
   now: number,
   out: Map<string, CallRecord | null>,
 ): Promise<void> {
-  const entries = await kv.getMany<CallRecord[]>(ids.map((id) => keys.call(id)));
+  const entries = await kv.getMany<CallRecord[]>(
+    ids.map((id) => keys.call(id)),
+  );
   const op = kv.atomic();
   const written: [Touch, CallRecord][] = [];
   entries.forEach((entry, i) => {

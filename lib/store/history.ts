@@ -2,7 +2,7 @@
  * The owner's call history: their call-log records, newest first, read
  * through the `["call_log_by_callee", calleeHash, startedAt, callId]` index
  * that endCall writes with each record. Callers are shown only as a short
- * label derived from their keyed hash: anonymous by design.
+ * per-owner label (callerPseudonym): anonymous by design.
  */
 import { hmacHex } from "../crypto/hash.ts";
 import type { CallLogRecord } from "./call_types.ts";
@@ -78,9 +78,28 @@ export function callerLabel(callerHash: string): string {
   return `Caller ${s.slice(0, 4)}-${s.slice(4)}`;
 }
 
+/**
+ * The label one owner sees for a caller: `callerLabel` of a keyed hash of
+ * the callee and the caller hash. The same caller keeps one label in one
+ * owner's list, but two owners comparing their lists cannot tell that the
+ * same caller rang both (their labels are unrelated).
+ */
+export async function callerPseudonym(
+  hmacKey: Uint8Array,
+  calleeHandle: string,
+  callerHash: string,
+): Promise<string> {
+  return callerLabel(
+    await hmacHex(hmacKey, "caller-label", `${calleeHandle}\0${callerHash}`),
+  );
+}
+
+/** A history row as /me shows it: the record and its per-owner caller label. */
+export type HistoryEntry = CallLogRecord & { caller: string };
+
 /** What /me's "Recent calls" section renders (components/CallHistory.tsx). */
 export interface RecentCalls {
-  entries: CallLogRecord[];
+  entries: HistoryEntry[];
   olderHref: string | null;
   isFirstPage: boolean;
   now: number;
@@ -104,8 +123,14 @@ export async function recentCallsFor(
     cursor = null; // a malformed cursor shows the newest calls
     page = await readHistory(kv, hash, { limit });
   }
+  const entries = await Promise.all(
+    page.entries.map(async (e) => ({
+      ...e,
+      caller: await callerPseudonym(hmacKey, handle, e.callerHash),
+    })),
+  );
   return {
-    entries: page.entries,
+    entries,
     olderHref: page.cursor
       ? `/me?before=${encodeURIComponent(page.cursor)}#recent-calls`
       : null,

@@ -10,11 +10,13 @@ import PhoneBinding from "@/islands/PhoneBinding.tsx";
 import { phoneBindingAvailable, phoneView } from "@/lib/phone/binding.ts";
 import SignIn from "@/islands/SignIn.tsx";
 import SignOut from "@/islands/SignOut.tsx";
+import KnownCallers from "@/islands/KnownCallers.tsx";
 import { app } from "@/lib/app.ts";
 import type { State } from "@/lib/state.ts";
 import { getProfile, type Profile } from "@/lib/store/profiles.ts";
 import CallHistory from "@/components/CallHistory.tsx";
 import { type RecentCalls, recentCallsFor } from "@/lib/store/history.ts";
+import { attestationKey } from "@/lib/identity/attest.ts";
 
 export const config: RouteConfig = { csp: true };
 
@@ -25,6 +27,8 @@ interface Data {
   recentCalls: RecentCalls | null;
   /** /me?answer=<callId>: the call a push notification's Answer opened. */
   answer: string | null;
+  /** The server's handle-attestation key (base58): checks sealed callers. */
+  attestationKey: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -52,6 +56,7 @@ export const handler: Handlers<Data, State> = {
       phoneAvailable,
       recentCalls,
       answer: answer && UUID.test(answer) ? answer : null,
+      attestationKey: await attestationKey(config),
     }, {
       headers: { "cache-control": "no-store" },
     });
@@ -95,11 +100,13 @@ export default function Me({ data, state }: PageProps<Data, State>) {
             handle={profile.handle}
             wallet={profile.walletPubkey}
             answer={data.answer}
+            attestationKey={data.attestationKey}
           />
           <h3>Ring anywhere</h3>
           <PushDevices />
           <h2 id="recent-calls">Recent calls</h2>
           {data.recentCalls && <CallHistory {...data.recentCalls} />}
+          <KnownCallers />
           <h2>Voicemail</h2>
           <VoicemailInbox handle={profile.handle} />
           <h2>Brand</h2>

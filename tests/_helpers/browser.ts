@@ -77,3 +77,27 @@ export async function waitForText(
     text,
   );
 }
+
+/** One WebSocket frame a page sent ("up") or received ("down"). */
+export interface Frame {
+  dir: "up" | "down";
+  text: string;
+}
+
+/**
+ * Records every WebSocket frame the page sends and receives from now on,
+ * over CDP (`Network.webSocketFrameSent` / `Received`): what the server told
+ * the browser, and what the browser told it.
+ */
+export async function recordFrames(page: Page): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  const cdp = await page.createCDPSession();
+  cdp.on("Network.webSocketFrameSent", (e) => {
+    frames.push({ dir: "up", text: e.response.payloadData });
+  });
+  cdp.on("Network.webSocketFrameReceived", (e) => {
+    frames.push({ dir: "down", text: e.response.payloadData });
+  });
+  await cdp.send("Network.enable");
+  return frames;
+}

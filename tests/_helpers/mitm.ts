@@ -15,6 +15,11 @@
  * - everything else (`verify`, `hangup`, ...) passes unchanged: the attacker
  *   cannot forge the callee's signature, so it forwards the real one.
  *
+ * Apart from that attack, `rewriteRing` lets a test change the caller's
+ * sealed identity (`ring.sealed`) on its way to Reach: swap in another
+ * call's, one sealed by someone else, or a damaged one. Every ring's sealed
+ * identity as the caller sent it is kept in `rings`.
+ *
  * Mallory itself is a third Chromium process (`launchMallory`) with two peer
  * connections that bridge the audio of one leg onto the other.
  */
@@ -88,6 +93,15 @@ export interface MitmProxy extends AsyncDisposable {
   dropHangups: boolean;
   /** Calls whose offer the attacker took. */
   attacked: Set<string>;
+  /**
+   * Rewrites a caller's `ring.sealed` before Reach sees it (undefined
+   * drops it); null: rings pass unchanged.
+   */
+  rewriteRing:
+    | ((callId: string, sealed: unknown) => unknown | Promise<unknown>)
+    | null;
+  /** Each ring's `sealed` as the caller sent it, by call id. */
+  rings: Map<string, unknown>;
   /** Every signaling message that went through, in order (envelopes). */
   seen: Seen[];
   /** Mallory's leg A candidates, to the caller as if from the callee. */
@@ -116,6 +130,14 @@ export function startMitmProxy(
 
   const fromBrowser = async (conn: Conn, m: Json) => {
     const callId = typeof m.callId === "string" ? m.callId : undefined;
+    if (m.type === "ring" && conn.role === "caller" && callId) {
+      proxy.rings.set(callId, m.sealed);
+      if (proxy.rewriteRing) {
+        const { sealed: _, ...rest } = m;
+        const sealed = await proxy.rewriteRing(callId, m.sealed);
+        m = sealed === undefined ? rest as Json : { ...rest, sealed };
+      }
+    }
     const attacker = proxy.attacker;
     const attack = conn.role === "caller" && !!callId && !!attacker &&
       (m.type === "offer" || m.type === "candidate");
@@ -359,6 +381,8 @@ export function startMitmProxy(
     attacker: opts.attacker ?? null,
     dropHangups: false,
     attacked: new Set<string>(),
+    rewriteRing: null,
+    rings: new Map<string, unknown>(),
     seen: [] as Seen[],
     sendToCaller: (callId: string, c: Candidate) => leg("A", callId, c),
     sendToCallee: (callId: string, c: Candidate) => leg("B", callId, c),

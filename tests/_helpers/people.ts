@@ -34,6 +34,11 @@ export async function receiveCalls(page: Page, handle: string): Promise<void> {
   await waitForText(page, ".receiver-state", `Receiving calls for @${handle}.`);
 }
 
+/** On /me: wait until this browser can call as `handle` (identity + attestation). */
+export async function canCallAs(page: Page, handle: string): Promise<void> {
+  await waitForText(page, ".caller-identity", `show you as @${handle}`);
+}
+
 /** On /me: press Answer on the ringing call. */
 export async function answerCall(page: Page): Promise<void> {
   const button = await page.waitForSelector(

@@ -217,7 +217,8 @@ export interface ShownNotification {
   /** When the worker showed it (ms since the epoch). */
   timestamp: number;
   actions: { action: string; title: string }[];
-  data: { callId: string; from: string | null; exp: number };
+  /** `sealed`: the ring's sealed caller identity, for the page it opens. */
+  data: { callId: string; exp: number; sealed?: unknown };
 }
 
 /** The notifications the worker shows now (`registration.getNotifications()`). */

@@ -156,13 +156,15 @@ export async function caller(
   base: string,
   client?: TestClient,
   headers?: Record<string, string>,
-  opts: { heartbeat?: boolean } = {},
+  opts: { heartbeat?: boolean; callerToken?: string } = {},
 ): Promise<SignalClient> {
-  const c = await SignalClient.open(base, { client, headers, ...opts });
+  const { callerToken, ...rest } = opts;
+  const c = await SignalClient.open(base, { client, headers, ...rest });
   c.send({
     type: "hello",
     role: "caller",
-    callerToken: crypto.getRandomValues(new Uint8Array(16)).toHex(),
+    callerToken: callerToken ??
+      crypto.getRandomValues(new Uint8Array(16)).toHex(),
   });
   await c.next("welcome");
   return c;

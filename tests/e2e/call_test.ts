@@ -106,7 +106,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "call: a signed-in caller proves itself; both sides show verified",
+  name:
+    "call: a signed-in caller is named in its sealed ring; both sides show verified",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -120,9 +121,12 @@ Deno.test({
       server.origin,
       "alice_verif",
     );
+    // /me gave her browser its identity: a device certificate and the
+    // server's attestation of her handle (sealed into her rings).
+    await waitForText(alice, ".caller-identity", "show you as @alice_verif");
     await alice.goto(server.origin + "/@bob_verif", { waitUntil: "load" });
     await pressCall(alice, "bob_verif");
-    await waitForText(bob, ".ring", "@alice_verif");
+    await waitForText(bob, ".ring", "Call from @alice_verif (verified)");
     const answer = await bob.waitForSelector(
       "xpath/.//button[normalize-space(.)='Answer']",
     );

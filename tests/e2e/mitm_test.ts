@@ -244,7 +244,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "mitm: with Alice signed in, Bob's verified-caller check fails too and he ends the call",
+    "mitm: with Alice signed in, Bob's check of the key her sealed ring signed fails too and he ends the call",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -261,15 +261,18 @@ Deno.test({
       proxy.origin,
       "alice_mitm2",
     );
+    await waitForText(alice, ".caller-identity", "show you as @alice_mitm2");
     await alice.goto(proxy.origin + "/@bob_mitm2", { waitUntil: "load" });
     await pressCall(alice, "bob_mitm2");
-    await waitForText(bob, ".ring", "@alice_mitm2");
+    // Her sealed ring is hers (the attacker cannot make one), so Bob sees
+    // her verified; the key she signed is not the one Mallory answers with.
+    await waitForText(bob, ".ring", "Call from @alice_mitm2 (verified)");
     await answerCall(bob);
     await waitForText(alice, ".call .status", "Security warning");
     await waitForText(
       bob,
       ".receiver .note",
-      "Security warning: the call from @alice_mitm2 could not be verified (the encryption key in use is not the one the device signed)",
+      "Security warning: the call from @alice_mitm2 could not be verified (the encryption key in use is not the one the caller signed)",
     );
     assert.equal(await bob.$(".in-call"), null, "Bob's call was ended");
   },

@@ -238,6 +238,7 @@ Deno.test({
     );
 
     const alice = await signUp(aliceBrowser.browser, origin, "alice_push");
+    await waitForText(alice, ".caller-identity", "show you as @alice_push");
     const aliceErrors = collectErrors(alice);
     await alice.goto(origin + "/@bob_push", { waitUntil: "load" });
 
@@ -285,10 +286,12 @@ Deno.test({
       ) as Promise<ActionResult>;
 
     await t.step(
-      "a ring shows 'Call from @alice_push' with Answer and Decline; cancel closes it",
+      "a ring shows 'Incoming call' (naming no one) with Answer and Decline; cancel closes it",
       async () => {
         const r = await ring();
-        assert.equal(r.n.title, "Call from @alice_push");
+        // The worker cannot check who calls: it names no one.
+        assert.equal(r.n.title, "Incoming call");
+        assert.ok(!JSON.stringify(r.n).includes("alice"), "no handle");
         assert.equal(r.n.tag, r.callId);
         assert.ok(r.n.requireInteraction);
         assert.deepEqual(r.n.actions, [
@@ -296,7 +299,8 @@ Deno.test({
           { action: "decline", title: "Decline" },
         ]);
         assert.equal(r.n.data.callId, r.callId);
-        assert.equal(r.n.data.from, "alice_push");
+        assert.ok(r.n.data.sealed, "the sealed identity, for the page");
+        assert.ok(!("from" in r.n.data));
         assert.ok(r.n.data.exp > Date.now());
 
         const cancel = await alice.waitForSelector(
@@ -343,11 +347,15 @@ Deno.test({
     );
 
     await t.step(
-      "Answer from the notification opens /me?answer=…, which answers: audio both ways, verified",
+      "Answer from the notification opens /me?answer=…#sealed=…, which answers: audio both ways, verified",
       async () => {
         const r = await ring();
         const result = await act(r.w, "answer", r.n.data);
-        assert.deepEqual(result, { open: `/me?answer=${r.callId}` });
+        // The sealed identity rides in the fragment, which no server sees.
+        assert.match(
+          (result as { open: string }).open,
+          new RegExp(`^/me\\?answer=${r.callId}#sealed=[A-Za-z0-9_-]+$`),
+        );
         // A plain click on the notification does the same.
         assert.deepEqual(await act(r.w, "", r.n.data), result);
 
@@ -378,6 +386,7 @@ Deno.test({
           "Verified caller @alice_push",
         );
         assert.equal(new URL(bob.url()).search, "", "the link is used once");
+        assert.equal(new URL(bob.url()).hash, "", "and forgotten");
         // Answered: the notification went away.
         await closed(r.w, r.callId);
         const hangup = await alice.waitForSelector(

@@ -7,7 +7,11 @@ import {
   createCall,
   endCall,
 } from "@/lib/store/calls.ts";
-import { calleeHashOf, callerLabel } from "@/lib/store/history.ts";
+import {
+  calleeHashOf,
+  callerLabel,
+  callerPseudonym,
+} from "@/lib/store/history.ts";
 import { owner, testApp } from "../_helpers/app.ts";
 
 async function seedCall(
@@ -109,8 +113,11 @@ Deno.test("history: /me lists the owner's calls newest first, paged, with an emp
 
   // Labels: stable for the same caller, different for different callers.
   const label = (r: string) => /Caller [0-9A-Z]{4}-[0-9A-Z]{2}/.exec(r)![0];
-  assert.equal(label(first[0]), callerLabel(alice));
-  assert.equal(label(first[1]), callerLabel(carol));
+  const labelFor = (h: string) =>
+    callerPseudonym(config.hmacKey, "dana_hist", h);
+  assert.equal(label(first[0]), await labelFor(alice));
+  assert.equal(label(first[1]), await labelFor(carol));
+  assert.notEqual(label(first[0]), callerLabel(alice), "not the bare hash's");
   assert.equal(label(first[2]), label(first[0]));
   assert.equal(label(first[3]), label(first[1]));
   assert.notEqual(label(first[0]), label(first[1]));

@@ -22,6 +22,7 @@ import {
   type TestSubscription,
 } from "../_helpers/push_double.ts";
 import { caller, device } from "../_helpers/signal_client.ts";
+import { fakeSealed } from "../_helpers/sealed.ts";
 
 interface PushApp extends AsyncDisposable {
   app: TestApp;
@@ -250,9 +251,8 @@ Deno.test("push: a handle with a subscription and no socket rings; the browser g
     (d.data as { t: string }).t === "ring"
   );
   const data = ring.data as Record<string, unknown>;
-  assert.deepEqual(Object.keys(data).sort(), ["callId", "exp", "from", "t"]);
+  assert.deepEqual(Object.keys(data).sort(), ["callId", "exp", "t"]);
   assert.equal(data.callId, callId);
-  assert.equal(data.from, null, "an anonymous caller");
   const exp = data.exp as number;
   assert.ok(exp >= t0 + 29_000 && exp <= Date.now() + 30_000, `${exp}`);
   assert.equal(ring.urgency, "high");
@@ -280,16 +280,25 @@ Deno.test("push: a handle with a subscription and no socket rings; the browser g
   );
   assert.equal(cancel.urgency, "high");
 
-  // A signed-in caller is named by handle.
+  // A signed-in caller is not named: its sealed identity rides along as
+  // sent (the server cannot read it), and nothing else says who it is.
   const carol = await owner(app, "carol_ring");
   await using signed = await caller(base, carol);
   const second = crypto.randomUUID();
-  signed.send({ type: "ring", callId: second, to: "bob_ring" });
+  const sealed = fakeSealed(second, "bob_ring", 3);
+  signed.send({ type: "ring", callId: second, to: "bob_ring", sealed });
   await signed.next("ringing");
   const named = await double.nextDelivery((d) =>
     (d.data as { callId: string }).callId === second
   );
-  assert.equal((named.data as { from: string }).from, "carol_ring");
+  assert.deepEqual(Object.keys(named.data as object).sort(), [
+    "callId",
+    "exp",
+    "sealed",
+    "t",
+  ]);
+  assert.deepEqual((named.data as { sealed: unknown }).sealed, sealed);
+  assert.ok(!JSON.stringify(named.data).includes("carol"));
   signed.send({ type: "cancel", callId: second });
   await double.nextDelivery((d) =>
     (d.data as { t: string; callId: string }).t === "cancel" &&

@@ -9,19 +9,29 @@
 import assert from "node:assert/strict";
 import {
   allowsVoicemail,
-  type CallDeps,
   calleeText,
   callerText,
   type CallState,
   type Clock,
   HIDE_IP,
   IncomingCall,
+  type IncomingDeps,
   type Keys,
+  KNOWN_CALLERS,
+  knownCallers,
+  MAX_KNOWN_CALLERS,
   OutgoingCall,
+  type OutgoingDeps,
+  rememberCaller,
+  ringLine,
+  type RingVerdict,
+  type SealInput,
   type Store,
   watchRings,
   writePref,
 } from "@/lib/client/call.ts";
+import type { CallerIdentity } from "@/lib/client/caller_identity.ts";
+import type { InboxKey, SealedBox } from "@/lib/crypto/sealed_box.ts";
 import type { CallSession, CallSessionOptions } from "@/lib/client/rtc.ts";
 import type {
   Hello,
@@ -101,6 +111,9 @@ class FakeSession {
     },
   };
   verified: { proof: VerifyInput; expect: unknown }[] = [];
+  /** What `remoteIs` answers, and the fingerprints it was asked about. */
+  keyVerdict: { ok: true } | { ok: false; reason: string } = { ok: true };
+  remoteAsked: string[] = [];
   /** Whether `proof` can be made (both fingerprints known). */
   canProve = true;
   throwOnHandle = false;
@@ -133,6 +146,10 @@ class FakeSession {
   verify(proof: VerifyInput, expect: unknown) {
     this.verified.push({ proof, expect });
     return Promise.resolve(this.verdict);
+  }
+  remoteIs(fingerprint: string) {
+    this.remoteAsked.push(fingerprint);
+    return Promise.resolve(this.keyVerdict);
   }
   details() {
     return Promise.resolve({ localCandidateType: "relay", relayed: true });
@@ -211,13 +228,61 @@ const identity: DeviceIdentity = {
   sign: (t) => Promise.resolve(`signed ${t}`),
 };
 
+/** A caller's DTLS fingerprint, as a sealed ring signs it. */
+const FP = (who: string) =>
+  `sha-256 ${
+    [...new TextEncoder().encode(who.padEnd(32, "."))].map((b) =>
+      b.toString(16).toUpperCase().padStart(2, "0")
+    ).join(":")
+  }`;
+
+/** A fresh DTLS certificate, as far as the call reads it. */
+const CERT = {
+  expires: Date.now() + 86400_000,
+  getFingerprints: () => [{ algorithm: "sha-256", value: FP("me").slice(8) }],
+} as unknown as RTCCertificate;
+
+/**
+ * A sealed ring as the fake openRing reads it: `ct` "ok:<handle>" opens as
+ * that handle (unless this browser pinned another wallet for it), "bad:<why>"
+ * fails with that reason.
+ */
+function sealedAs(ct: string, callId = ID): SealedBox {
+  return {
+    v: 1,
+    callId,
+    handle: "bob",
+    iv: "aXY=",
+    ct,
+    recipients: [{ keyId: "k1", epk: "ZQ==", iv: "aXY=", wrapped: "dw==" }],
+  };
+}
+
+const ALICE: CallerIdentity = {
+  handle: "alice",
+  identity: {
+    cert: "alice's cert",
+    certSig: "alice's certSig",
+    sign: (t) => Promise.resolve(`signed ${t}`),
+  },
+  attestation: { text: "alice's attestation", sig: "attSig" },
+};
+
+type WorldDeps = IncomingDeps & Pick<OutgoingDeps, "callerIdentity" | "seal">;
+
 interface World {
-  deps: CallDeps;
+  deps: WorldDeps;
   sessions: FakeSession[];
   clock: FakeClock;
   store: MemoryStore;
   mic: FakeMic;
   fetched: string[];
+  /** Each fetch's init, by URL (the last one). */
+  inits: Map<string, RequestInit | undefined>;
+  /** What the caller sealed, and for which keys. */
+  seals: { input: SealInput; keys: InboxKey[] }[];
+  /** What the callee asked openRing. */
+  opened: { sealed: unknown; callId: string; ringMs: number }[];
   /** Resolves a microphone held back with `holdMic`. */
   releaseMic: () => void;
 }
@@ -229,6 +294,11 @@ function world(
     iceFails?: boolean;
     holdMic?: boolean;
     wallet?: string;
+    /** The caller identity this browser holds (default: none). */
+    caller?: CallerIdentity | null;
+    /** The callee's inbox keys (default: one). */
+    inboxKeys?: InboxKey[];
+    sealFails?: boolean;
   } = {},
 ): World {
   const sessions: FakeSession[] = [];
@@ -236,8 +306,11 @@ function world(
   const store = new MemoryStore();
   const mic = fakeMic();
   const fetched: string[] = [];
+  const inits = new Map<string, RequestInit | undefined>();
+  const seals: World["seals"] = [];
+  const opened: World["opened"] = [];
   let releaseMic = () => {};
-  const deps: CallDeps = {
+  const deps: WorldDeps = {
     session: (opts) => {
       const s = new FakeSession(opts);
       sessions.push(s);
@@ -254,13 +327,21 @@ function world(
       }
       return Promise.resolve(mic.stream);
     },
-    fetch: (url) => {
+    fetch: (url, init) => {
       fetched.push(url);
+      inits.set(url, init);
       if (url === "/api/ice") {
         return Promise.resolve(
           o.iceFails
             ? new Response("no", { status: 503 })
             : Response.json({ iceServers: [{ urls: "stun:x" }] }),
+        );
+      }
+      if (url.endsWith("/inbox-keys")) {
+        return Promise.resolve(
+          Response.json({
+            keys: o.inboxKeys ?? [{ keyId: "k1", publicKey: "pk1" }],
+          }),
         );
       }
       if (url.startsWith("/handles/")) {
@@ -273,6 +354,32 @@ function world(
     keys: () => Promise.resolve(o.keys ?? { identity: null }),
     clock,
     store,
+    callerIdentity: () => Promise.resolve(o.caller ?? null),
+    seal: (input, keys) => {
+      seals.push({ input, keys });
+      if (o.sealFails) return Promise.reject(new Error("malformed"));
+      return Promise.resolve(
+        sealedAs(`sealed for ${input.callId}`, input.callId),
+      );
+    },
+    openRing: (sealed, expect) => {
+      opened.push({ sealed, callId: expect.callId, ringMs: expect.ringMs });
+      const ct = (sealed as SealedBox).ct;
+      if (ct.startsWith("bad:")) {
+        return Promise.resolve({ ok: false, reason: ct.slice(4) });
+      }
+      const handle = ct.slice(3);
+      const wallet = `${handle}Wallet`;
+      const pinned = expect.pinned(handle);
+      return Promise.resolve<RingVerdict>(
+        pinned !== undefined && pinned !== wallet
+          ? {
+            ok: false,
+            reason: "the caller's key is not the one this browser knows",
+          }
+          : { ok: true, handle, wallet, fingerprint: FP(handle) },
+      );
+    },
   };
   return {
     deps,
@@ -281,6 +388,9 @@ function world(
     store,
     mic,
     fetched,
+    inits,
+    seals,
+    opened,
     releaseMic: () => releaseMic(),
   };
 }
@@ -311,6 +421,8 @@ function outgoing(o: Parameters<typeof world>[0] = {}) {
   const hellos: Hello[] = [];
   const call = new OutgoingCall("bob", WALLET, {
     ...w.deps,
+    // Read at the time: a test may swap it after placing.
+    fetch: (u, i) => w.deps.fetch(u, i),
     connect: (hello) => {
       hellos.push(hello);
       return signal;
@@ -494,6 +606,116 @@ Deno.test("caller: the first call pins the key; a changed key waits for consent"
     x: "y",
   });
   assert.equal(b.hellos.length, 1);
+});
+
+const CALLER_WELCOME: ServerMessage = {
+  type: "welcome",
+  role: "caller",
+  heartbeatMs: 15000,
+  ringMs: 60000,
+};
+
+Deno.test("caller: with a caller identity the ring is sealed to the callee's inbox keys, with this call's fresh key", async () => {
+  const p = outgoing({
+    caller: ALICE,
+    keys: { identity: null, certificate: CERT },
+  });
+  await p.call.start();
+  assert.equal(p.hellos[0].role, "caller");
+  await p.signal.deliver(CALLER_WELCOME);
+  assert.deepEqual(p.w.fetched, ["/api/ice", "/handles/bob/inbox-keys"]);
+  assert.equal(
+    p.w.inits.get("/handles/bob/inbox-keys")?.credentials,
+    "omit",
+    "no cookie with the look-up",
+  );
+  assert.deepEqual(p.w.seals, [{
+    input: {
+      callId: p.call.id,
+      to: "bob",
+      fingerprint: FP("me"),
+      identity: ALICE.identity,
+      attestation: ALICE.attestation,
+    },
+    keys: [{ keyId: "k1", publicKey: "pk1" }],
+  }]);
+  assert.deepEqual(p.signal.sent, [{
+    type: "ring",
+    callId: p.call.id,
+    to: "bob",
+    sealed: sealedAs(`sealed for ${p.call.id}`, p.call.id),
+  }]);
+  assert.equal(p.call.callingAs, "alice");
+  await p.signal.deliver({
+    type: "ringing",
+    callId: p.call.id,
+    devices: 1,
+    resumeToken: TOKEN,
+  });
+  assert.equal(p.w.sessions[0].o.certificate, CERT, "the key it signed");
+  // A reconnect before `ringing` rings again with the same sealed ring.
+  const q = outgoing({
+    caller: ALICE,
+    keys: { identity: null, certificate: CERT },
+  });
+  await q.call.start();
+  await q.signal.deliver(CALLER_WELCOME);
+  await q.signal.deliver(CALLER_WELCOME);
+  assert.equal(q.w.seals.length, 1);
+  assert.deepEqual(q.signal.sent[1], q.signal.sent[0]);
+});
+
+Deno.test("caller: anonymous whenever the ring cannot be sealed, and the call goes on", async () => {
+  const cases: [string, Parameters<typeof world>[0], string[]][] = [
+    ["no caller identity", { keys: { identity: null, certificate: CERT } }, [
+      "/api/ice",
+    ]],
+    ["no certificate", { caller: ALICE }, ["/api/ice"]],
+    ["no inbox keys", {
+      caller: ALICE,
+      keys: { identity: null, certificate: CERT },
+      inboxKeys: [],
+    }, ["/api/ice", "/handles/bob/inbox-keys"]],
+    ["sealing fails", {
+      caller: ALICE,
+      keys: { identity: null, certificate: CERT },
+      sealFails: true,
+    }, ["/api/ice", "/handles/bob/inbox-keys"]],
+  ];
+  for (const [what, o, fetched] of cases) {
+    const p = outgoing(o);
+    await p.call.start();
+    await p.signal.deliver(CALLER_WELCOME);
+    assert.deepEqual(p.w.fetched, fetched, what);
+    assert.deepEqual(
+      p.signal.sent,
+      [{ type: "ring", callId: p.call.id, to: "bob" }],
+      what,
+    );
+    assert.equal(p.call.callingAs, null, what);
+    await p.signal.deliver({
+      type: "ringing",
+      callId: p.call.id,
+      devices: 1,
+      resumeToken: TOKEN,
+    });
+    assert.equal(kindOf(p.call), "ringing", what);
+  }
+  // The look-up failing outright: anonymous too.
+  const p = outgoing({
+    caller: ALICE,
+    keys: { identity: null, certificate: CERT },
+  });
+  const f = p.w.deps.fetch;
+  p.w.deps.fetch = (u, i) =>
+    u.endsWith("/inbox-keys") ? Promise.reject(new Error("offline")) : f(u, i);
+  await p.call.start();
+  await p.signal.deliver(CALLER_WELCOME);
+  assert.deepEqual(p.signal.sent, [{
+    type: "ring",
+    callId: p.call.id,
+    to: "bob",
+  }]);
 });
 
 Deno.test("caller: no microphone, or no ICE servers, ends the call and says why", async () => {
@@ -771,63 +993,59 @@ Deno.test("security: a good proof unmutes, names the device, and disarms the dea
   assert.equal(w.sessions[0].verified.length, 1);
 });
 
-Deno.test("security: the callee's check fails: its security stop, its words", async () => {
-  const w = world({ wallet: "AliceWallet" });
-  const signal = new FakeSignal();
-  const call = new IncomingCall(ID, "alice", signal, w.deps);
-  await signal.deliver({ type: "incoming", callId: ID, from: "alice" });
+Deno.test("security: a verified caller's key is not the one in use: the callee's security stop, before any audio", async () => {
+  const { w, signal, calls } = ring();
+  await signal.deliver({
+    type: "incoming",
+    callId: ID,
+    sealed: sealedAs("ok:alice"),
+  });
+  const [call] = calls;
+  let everAudible = call.audible;
+  call.listen(() => everAudible ||= call.audible);
+  assert.equal(call.peer, "@alice");
   await call.answer();
   const s = w.sessions[0];
-  s.verdict = { ok: false, reason: "the statement names another call" };
-  s.media("connected");
-  assert.equal(
-    call.identity,
-    "Unverified caller: @alice has not proved it yet",
-  );
+  s.keyVerdict = {
+    ok: false,
+    reason: "the encryption key in use is not the one the caller signed",
+  };
+  // A proof in a `verify` means nothing from a caller: it is not checked.
   await signal.deliver(VERIFY(ID));
-  assert.deepEqual(w.fetched, ["/api/ice", "/handles/alice"]);
-  assert.deepEqual(s.verified[0].expect, {
-    handle: "alice",
-    wallet: "AliceWallet",
-  });
+  s.media("connected");
+  assert.equal(call.identity, "Checking @alice's encryption key…");
+  await tick();
+  assert.deepEqual(s.remoteAsked, [FP("alice")]);
+  assert.equal(s.verified.length, 0);
+  assert.deepEqual(w.fetched, ["/api/ice"], "no look-up of the caller");
   assert.equal(signal.last("hangup")?.reason, "failed");
   assert.deepEqual(call.state, {
     kind: "ended",
     reason: "security",
     message:
-      "Security warning: the call from @alice could not be verified (the statement names another call) and was ended. Someone may be intercepting it.",
+      "Security warning: the call from @alice could not be verified (the encryption key in use is not the one the caller signed) and was ended. Someone may be intercepting it.",
   });
+  assert.equal(everAudible, false, "the caller was never heard");
   assert.ok(!signal.closed, "the device's socket stays open");
 });
 
 // ------------------------------------------------------------- proofs
 
-Deno.test("proofs: each side proves itself once, after the offer/answer exchange", async () => {
+Deno.test("proofs: the callee proves itself once, after the offer; a caller never sends one", async () => {
+  // A caller's proof is in its sealed ring: a certificate in the clear
+  // would name it to the server, even were there keys to make one.
   const a = await placedIn("connecting", { keys: { identity } });
-  await a.signal.deliver({
-    type: "candidate",
-    callId: a.call.id,
-    candidate: null,
-  });
-  assert.ok(!a.signal.types().includes("verify"), "not before the answer");
   await a.signal.deliver({ type: "answer", callId: a.call.id, sdp: "v=0" });
-  assert.deepEqual(a.signal.last("verify"), {
-    type: "verify",
-    callId: a.call.id,
-    cert: "cert",
-    certSig: "certSig",
-    statement: "statement by caller",
-    sig: "sig",
-  });
-  await a.signal.deliver({ type: "answer", callId: a.call.id, sdp: "v=0" });
-  assert.equal(a.signal.types().filter((t) => t === "verify").length, 1);
+  a.w.sessions[0].media("connected");
+  await tick();
+  assert.ok(!a.signal.types().includes("verify"));
 
   // The callee proves after the offer; when the SDP lacks a fingerprint it
   // tries again on the next one.
   const w = world({ keys: { identity } });
   const signal = new FakeSignal();
-  const call = new IncomingCall(ID, null, signal, w.deps);
-  await signal.deliver({ type: "incoming", callId: ID, from: null });
+  const call = new IncomingCall(ID, signal, w.deps);
+  await signal.deliver({ type: "incoming", callId: ID });
   await call.answer();
   w.sessions[0].canProve = false;
   await signal.deliver({ type: "offer", callId: ID, sdp: "v=0" });
@@ -877,8 +1095,8 @@ Deno.test("resume: after a reconnect each side resumes with its token; an ended 
 
   const w = world();
   const signal = new FakeSignal();
-  const call = new IncomingCall(ID, null, signal, w.deps);
-  await signal.deliver({ type: "incoming", callId: ID, from: null });
+  const call = new IncomingCall(ID, signal, w.deps);
+  await signal.deliver({ type: "incoming", callId: ID });
   signal.reconnect();
   assert.ok(!signal.types().includes("resume"), "a ring has no token");
   await call.answer();
@@ -908,18 +1126,21 @@ Deno.test("resume: after a reconnect each side resumes with its token; an ended 
 
 // ------------------------------------------------------------- callee
 
-function ring(o: Parameters<typeof world>[0] = {}, from: string | null = null) {
+function ring(
+  o: Parameters<typeof world>[0] = {},
+  sealedFor?: (callId: string) => unknown,
+) {
   const w = world(o);
   const signal = new FakeSignal();
   const calls: IncomingCall[] = [];
-  watchRings(signal, w.deps, (c) => calls.push(c));
-  return { w, signal, calls, from };
+  watchRings(signal, w.deps, (c) => calls.push(c), { sealedFor });
+  return { w, signal, calls };
 }
 
 Deno.test("callee: ring, answer, connect, hang up", async () => {
   const { w, signal, calls } = ring({ keys: { identity } });
   writePref(HIDE_IP, true, w.store);
-  await signal.deliver({ type: "incoming", callId: ID, from: null });
+  await signal.deliver({ type: "incoming", callId: ID });
   const [call] = calls;
   const seen = record(call);
   assert.equal(kindOf(call), "ringing");
@@ -971,7 +1192,7 @@ Deno.test("callee: ring, answer, connect, hang up", async () => {
 
 Deno.test("callee: decline; no microphone declines too", async () => {
   const a = ring();
-  await a.signal.deliver({ type: "incoming", callId: ID, from: "alice" });
+  await a.signal.deliver({ type: "incoming", callId: ID });
   a.calls[0].decline();
   assert.deepEqual(a.signal.sent, [{ type: "decline", callId: ID }]);
   assert.deepEqual(a.calls[0].state, {
@@ -981,7 +1202,7 @@ Deno.test("callee: decline; no microphone declines too", async () => {
   });
 
   const b = ring({ micError: "NotFoundError" });
-  await b.signal.deliver({ type: "incoming", callId: ID, from: null });
+  await b.signal.deliver({ type: "incoming", callId: ID });
   await b.calls[0].answer();
   assert.deepEqual(b.signal.sent, [{ type: "decline", callId: ID }]);
   assert.equal(
@@ -992,7 +1213,7 @@ Deno.test("callee: decline; no microphone declines too", async () => {
 
 Deno.test("callee: answered elsewhere or ended while the microphone is asked for", async () => {
   const { w, signal, calls } = ring({ holdMic: true });
-  await signal.deliver({ type: "incoming", callId: ID, from: null });
+  await signal.deliver({ type: "incoming", callId: ID });
   const answering = calls[0].answer();
   await signal.deliver({ type: "answered-elsewhere", callId: ID });
   assert.deepEqual(calls[0].state, {
@@ -1016,7 +1237,7 @@ Deno.test("callee: the caller's endings, in the callee's words", async () => {
     ] as const
   ) {
     const { signal, calls } = ring();
-    await signal.deliver({ type: "incoming", callId: ID, from: null });
+    await signal.deliver({ type: "incoming", callId: ID });
     await signal.deliver({ type: "ended", callId: ID, reason });
     assert.deepEqual(calls[0].state, { kind: "ended", reason, message });
   }
@@ -1027,32 +1248,210 @@ Deno.test("callee: the caller's endings, in the callee's words", async () => {
     ] as const
   ) {
     const { signal, calls } = ring();
-    await signal.deliver({ type: "incoming", callId: ID, from: null });
+    await signal.deliver({ type: "incoming", callId: ID });
     await calls[0].answer();
     await signal.deliver({ type: "hangup", callId: ID, reason });
     assert.equal((calls[0].state as { message: string }).message, message);
   }
 });
 
-Deno.test("callee: a signed-in caller's good proof; an anonymous caller's proof is ignored", async () => {
-  const a = ring({ wallet: "AliceWallet" });
-  await a.signal.deliver({ type: "incoming", callId: ID, from: "alice" });
-  await a.calls[0].answer();
-  await a.signal.deliver(VERIFY(ID));
-  assert.equal(a.w.sessions[0].verified.length, 0, "not before connected");
-  a.w.sessions[0].media("connected");
+Deno.test("callee: a verified caller is named at ring time, heard once the connection's key is the one it signed", async () => {
+  const a = ring();
+  await a.signal.deliver({
+    type: "incoming",
+    callId: ID,
+    sealed: sealedAs("ok:alice"),
+  });
+  const [call] = a.calls;
+  assert.deepEqual(a.w.opened, [{
+    sealed: sealedAs("ok:alice"),
+    callId: ID,
+    ringMs: 60_000,
+  }]);
+  assert.deepEqual(call.caller, {
+    kind: "verified",
+    handle: "alice",
+    wallet: "aliceWallet",
+    fingerprint: FP("alice"),
+  });
+  assert.equal(ringLine(call.caller), "Call from @alice (verified)");
+  assert.equal(call.peer, "@alice");
+  assert.equal(call.audible, false, "held back until the key is checked");
+  // First sight pins alice's wallet; the call is remembered for history.
+  assert.deepEqual(JSON.parse(a.w.store.getItem("reach.pins")!), {
+    alice: "aliceWallet",
+  });
+  assert.deepEqual(knownCallers(a.w.store), { [ID]: "alice" });
+  await call.answer();
+  const s = a.w.sessions[0];
+  await a.signal.deliver({ type: "offer", callId: ID, sdp: "v=0" });
+  s.media("connected");
   await tick();
-  assert.equal(a.calls[0].identity, "Verified caller @alice");
-  assert.equal(kindOf(a.calls[0]), "connected");
+  assert.deepEqual(s.remoteAsked, [FP("alice")]);
+  assert.equal(call.identity, "Verified caller @alice");
+  assert.equal(call.audible, true);
+  // Back after a blip: not checked again.
+  s.media("reconnecting");
+  s.media("connected");
+  await tick();
+  assert.equal(s.remoteAsked.length, 1);
+  assert.equal(call.identity, "Verified caller @alice");
 
+  // Anonymous: as before, heard at once; a verify from it is ignored.
   const b = ring();
-  await b.signal.deliver({ type: "incoming", callId: ID, from: null });
+  await b.signal.deliver({ type: "incoming", callId: ID });
+  assert.equal(ringLine(b.calls[0].caller), "Call from an anonymous caller");
+  assert.deepEqual(b.w.opened, []);
   await b.calls[0].answer();
   b.w.sessions[0].media("connected");
   await b.signal.deliver(VERIFY(ID));
   assert.equal(b.w.sessions[0].verified.length, 0);
+  assert.deepEqual(b.w.sessions[0].remoteAsked, []);
   assert.equal(b.calls[0].identity, "Unverified caller (anonymous)");
+  assert.equal(b.calls[0].audible, true);
   assert.equal(kindOf(b.calls[0]), "connected");
+});
+
+Deno.test("callee: a sealed identity that does not check out never shows its handle", async () => {
+  const a = ring();
+  await a.signal.deliver({
+    type: "incoming",
+    callId: ID,
+    sealed: sealedAs("bad:the caller's device did not sign this ring"),
+  });
+  const [call] = a.calls;
+  assert.deepEqual(call.caller, {
+    kind: "unverified",
+    reason: "the caller's device did not sign this ring",
+  });
+  assert.equal(
+    ringLine(call.caller),
+    "Call from an unverified caller: the caller's device did not sign this ring",
+  );
+  assert.equal(call.peer, "an unverified caller");
+  assert.equal(a.w.store.getItem("reach.pins"), null, "nothing pinned");
+  assert.deepEqual(knownCallers(a.w.store), {});
+  await call.answer();
+  a.w.sessions[0].media("connected");
+  assert.equal(
+    call.identity,
+    "Unverified caller: the caller's device did not sign this ring",
+  );
+  assert.equal(call.audible, true, "like an anonymous call");
+  assert.deepEqual(a.w.sessions[0].remoteAsked, []);
+
+  // A wallet other than the one pinned for the handle: refused.
+  const b = ring();
+  b.w.store.setItem("reach.pins", JSON.stringify({ alice: "OldWallet" }));
+  await b.signal.deliver({
+    type: "incoming",
+    callId: ID,
+    sealed: sealedAs("ok:alice"),
+  });
+  assert.equal(b.calls[0].caller.kind, "unverified");
+  assert.ok(!ringLine(b.calls[0].caller).includes("alice"));
+  assert.deepEqual(JSON.parse(b.w.store.getItem("reach.pins")!), {
+    alice: "OldWallet",
+  });
+
+  // openRing failing outright is just as unverified.
+  const c = ring();
+  c.w.deps.openRing = () => Promise.reject(new Error("bug"));
+  await c.signal.deliver({
+    type: "incoming",
+    callId: ID,
+    sealed: sealedAs("ok:alice"),
+  });
+  assert.deepEqual(c.calls[0].caller, {
+    kind: "unverified",
+    reason: "its identity could not be checked",
+  });
+});
+
+Deno.test("callee: a replayed ring has no identity; an Answer link's sealed identity stands in", async () => {
+  const welcome: ServerMessage = {
+    type: "welcome",
+    role: "device",
+    handle: "bob",
+    heartbeatMs: 15000,
+    ringMs: 45_000,
+  };
+  // The server marks a replay (the call rang before this device joined,
+  // and its sealed identity was never kept)...
+  const a = ring();
+  await a.signal.deliver(welcome);
+  await a.signal.deliver({ type: "incoming", callId: ID, replay: true });
+  assert.equal(
+    ringLine(a.calls[0].caller),
+    "Call from a caller whose identity did not reach this device",
+  );
+  // ...and a ring without one, even right after the welcome, is anonymous.
+  await a.signal.deliver({ type: "incoming", callId: OTHER });
+  assert.equal(a.calls[1].caller.kind, "anonymous");
+
+  // /me?answer=<id>#sealed=…: the page's copy, for that call only.
+  const b = ring({}, (id) => id === ID ? sealedAs("ok:alice") : undefined);
+  await b.signal.deliver(welcome);
+  await b.signal.deliver({ type: "incoming", callId: ID, replay: true });
+  await b.signal.deliver({ type: "incoming", callId: OTHER, replay: true });
+  assert.equal(b.calls[0].peer, "@alice");
+  assert.deepEqual(b.w.opened.map((o) => [o.callId, o.ringMs]), [
+    [ID, 45_000],
+  ]);
+  assert.equal(b.calls[1].caller.kind, "lost");
+  // The ring's own sealed identity wins over the page's.
+  const c = ring({}, () => sealedAs("ok:mallory"));
+  await c.signal.deliver({
+    type: "incoming",
+    callId: ID,
+    sealed: sealedAs("ok:alice"),
+  });
+  assert.equal(c.calls[0].peer, "@alice");
+});
+
+Deno.test("callee: a ring is shown once its identity was checked, if it still rings", async () => {
+  const w = world();
+  const signal = new FakeSignal();
+  const open: ((v: RingVerdict) => void)[] = [];
+  w.deps.openRing = () => new Promise((r) => open.push(r));
+  const shown: IncomingCall[] = [];
+  watchRings(signal, w.deps, (c) => shown.push(c));
+  await signal.deliver({
+    type: "incoming",
+    callId: ID,
+    sealed: sealedAs("ok:alice"),
+  });
+  await signal.deliver({
+    type: "incoming",
+    callId: OTHER,
+    sealed: sealedAs("ok:carol"),
+  });
+  assert.equal(shown.length, 0, "not while checking");
+  // One ends meanwhile: it is never shown.
+  await signal.deliver({ type: "ended", callId: OTHER, reason: "cancelled" });
+  for (const o of open) {
+    o({ ok: true, handle: "alice", wallet: "W", fingerprint: FP("alice") });
+  }
+  await tick();
+  assert.deepEqual(shown.map((c) => c.id), [ID]);
+  assert.equal(shown[0].peer, "@alice");
+});
+
+Deno.test("known callers: at most 500, the oldest forgotten first", () => {
+  const s = new MemoryStore();
+  for (let i = 0; i < MAX_KNOWN_CALLERS + 20; i++) {
+    rememberCaller(s, `call-${i}`, `h${i}`);
+  }
+  const all = knownCallers(s);
+  assert.equal(Object.keys(all).length, MAX_KNOWN_CALLERS);
+  assert.equal(all["call-19"], undefined);
+  assert.equal(all["call-20"], "h20");
+  assert.equal(
+    all[`call-${MAX_KNOWN_CALLERS + 19}`],
+    `h${MAX_KNOWN_CALLERS + 19}`,
+  );
+  s.setItem(KNOWN_CALLERS, "not json");
+  assert.deepEqual(knownCallers(s), {});
 });
 
 Deno.test("callee: rings are made once per call, also when repeated after a reconnect", async () => {
@@ -1065,11 +1464,15 @@ Deno.test("callee: rings are made once per call, also when repeated after a reco
     ringMs: 60000,
   });
   // Right after the welcome: the calls still ringing for the handle.
-  await signal.deliver({ type: "incoming", callId: ID, from: null });
-  await signal.deliver({ type: "incoming", callId: ID, from: null });
+  await signal.deliver({ type: "incoming", callId: ID });
+  await signal.deliver({ type: "incoming", callId: ID });
   assert.equal(calls.length, 1);
   assert.equal(kindOf(calls[0]), "ringing");
-  await signal.deliver({ type: "incoming", callId: OTHER, from: "carol" });
+  await signal.deliver({
+    type: "incoming",
+    callId: OTHER,
+    sealed: sealedAs("ok:carol", OTHER),
+  });
   assert.equal(calls.length, 2);
   assert.equal(calls[1].peer, "@carol");
   // Messages for one call leave the other alone.
@@ -1097,7 +1500,7 @@ function everyMessage(id: string): ServerMessage[] {
   return [
     { type: "welcome", role: "caller", heartbeatMs: 15000, ringMs: 60000 },
     { type: "ringing", callId: id, devices: 1, resumeToken: TOKEN },
-    { type: "incoming", callId: id, from: null },
+    { type: "incoming", callId: id },
     { type: "accepted", callId: id },
     { type: "connected-call", callId: id, resumeToken: TOKEN },
     { type: "answered-elsewhere", callId: id },
@@ -1206,9 +1609,9 @@ const CALLEE_MOVES: Record<string, Record<string, string>> = {
 async function ringingIn(kind: string) {
   const w = world({ holdMic: kind === "microphone" });
   const signal = new FakeSignal();
-  const call = new IncomingCall(ID, "alice", signal, w.deps);
+  const call = new IncomingCall(ID, signal, w.deps);
   if (kind === "idle") return { w, signal, call };
-  await signal.deliver({ type: "incoming", callId: ID, from: "alice" });
+  await signal.deliver({ type: "incoming", callId: ID });
   if (kind === "ended") call.decline();
   if (kind === "microphone") call.answer();
   if (["connecting", "connected", "reconnecting"].includes(kind)) {

@@ -3,7 +3,8 @@
  * (lib/client/push.ts): a fake service-worker container and push manager,
  * a fake Reach behind `fetch`, a fake clock. Permission refused, a push
  * service that never answers, a rotated VAPID key, the list and its Remove;
- * and /me?answer=<callId> (answerLink in lib/client/call/incoming.ts).
+ * /me?answer=<callId> (answerLink in lib/client/call/incoming.ts); and the
+ * service worker's ring (routes/sw.js.ts), which names no one.
  */
 import assert from "node:assert/strict";
 import {
@@ -24,6 +25,7 @@ import {
 } from "@/lib/client/call/incoming.ts";
 import type { SignalClient, SignalListener } from "@/lib/client/signal.ts";
 import type { ServerMessage } from "@/signaling/protocol.ts";
+import { serviceWorker } from "@/routes/sw.js.ts";
 
 const b64u = (b: Uint8Array) =>
   b.toBase64({ alphabet: "base64url", omitPadding: true });
@@ -475,4 +477,96 @@ Deno.test("answer link: no ring after the welcome: that call is no longer ringin
   clock.fire();
   assert.deepEqual(gone, [1]);
   assert.equal(link.take(fakeCall(CALL).call), false, "too late");
+});
+
+// ------------------------------------------------ the service worker
+
+/** Just enough of a worker's global scope to run the worker's push code. */
+function fakeWorker() {
+  const listeners = new Map<string, (e: unknown) => void>();
+  const shown: { title: string; options: Record<string, unknown> }[] = [];
+  const scope = {
+    location: new URL("http://localhost:8000/sw.js"),
+    caches: {},
+    registration: {
+      showNotification(title: string, options: Record<string, unknown>) {
+        shown.push({ title, options });
+        return Promise.resolve();
+      },
+      getNotifications: () => Promise.resolve([]),
+    },
+    clients: {},
+    skipWaiting: () => Promise.resolve(),
+    addEventListener(t: string, f: (e: unknown) => void) {
+      listeners.set(t, f);
+    },
+  } as unknown as WorkerScope;
+  serviceWorker({ cache: "c", offline: "/offline", urls: [] }, scope);
+  return {
+    scope,
+    shown,
+    /** Delivers one push and waits until the worker handled it. */
+    async push(msg: unknown) {
+      let done: Promise<unknown> = Promise.resolve();
+      listeners.get("push")!({
+        data: { json: () => msg },
+        waitUntil: (p: Promise<unknown>) => done = p,
+      });
+      await done;
+    },
+  };
+}
+
+type WorkerScope = Parameters<typeof serviceWorker>[1];
+
+const SEALED = {
+  v: 1,
+  callId: CALL,
+  handle: "bob",
+  iv: "aXY+aXY/aXY=",
+  ct: "Y3Q=",
+  recipients: [{ keyId: "k1", epk: "ZQ==", iv: "aXY=", wrapped: "dw==" }],
+};
+
+Deno.test("service worker: a ring names no one; Answer carries the sealed identity in the fragment", async () => {
+  const w = fakeWorker();
+  const exp = Date.now() + 60_000;
+  await w.push({ t: "ring", callId: CALL, exp, sealed: SEALED });
+  assert.equal(w.shown.length, 1);
+  assert.equal(w.shown[0].title, "Incoming call");
+  assert.deepEqual(w.shown[0].options.data, {
+    callId: CALL,
+    exp,
+    sealed: SEALED,
+  });
+  const act = w.scope.reachHandleAction!;
+  const { open } = await act("answer", w.shown[0].options.data) as {
+    open: string;
+  };
+  const url = new URL(open, "http://localhost:8000");
+  assert.equal(url.pathname + url.search, `/me?answer=${CALL}`);
+  const m = /^#sealed=([A-Za-z0-9_-]+)$/.exec(url.hash);
+  assert.ok(m, url.hash);
+  assert.deepEqual(
+    JSON.parse(
+      new TextDecoder().decode(
+        Uint8Array.fromBase64(m[1], { alphabet: "base64url" }),
+      ),
+    ),
+    SEALED,
+  );
+  assert.deepEqual(await act("", w.shown[0].options.data), { open });
+
+  // No sealed identity (an anonymous caller, or one too big to push), or a
+  // server still sending `from`: still "Incoming call", and no one named.
+  await w.push({ t: "ring", callId: CALL, exp, from: "alice" });
+  assert.equal(w.shown[1].title, "Incoming call");
+  assert.deepEqual(w.shown[1].options.data, { callId: CALL, exp });
+  assert.ok(!JSON.stringify(w.shown[1]).includes("alice"));
+  assert.deepEqual(await act("answer", w.shown[1].options.data), {
+    open: `/me?answer=${CALL}`,
+  });
+  // A ring past its end is not shown.
+  await w.push({ t: "ring", callId: CALL, exp: Date.now() - 1 });
+  assert.equal(w.shown.length, 2);
 });

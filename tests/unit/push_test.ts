@@ -12,11 +12,14 @@ import { callRef } from "@/lib/call_ref.ts";
 import { setLogSink } from "@/lib/log.ts";
 import {
   buildPush,
+  MAX_PUSH_PLAINTEXT,
   type PushPayload,
   pushTopic,
+  ringPayload,
   sendPush,
   setPushFetch,
 } from "@/lib/push/send.ts";
+import { fakeSealed } from "../_helpers/sealed.ts";
 import {
   checkEndpoint,
   checkSubscriptionKeys,
@@ -163,8 +166,8 @@ Deno.test("sender: its output decrypts with the subscription's private keys, pad
   const { ua, sub } = await target();
   const callId = crypto.randomUUID();
   const payloads: PushPayload[] = [
-    { t: "ring", callId, from: "alice", exp: 1_900_000_000_000 },
-    { t: "ring", callId, from: null, exp: 1_900_000_000_000 },
+    { t: "ring", callId, exp: 1_900_000_000_000 },
+    ringPayload(callId, 1_900_000_000_000, fakeSealed(callId, "bob", 3)),
     { t: "cancel", callId },
   ];
   const sizes = new Set<number>();
@@ -246,7 +249,7 @@ Deno.test("sender: headers TTL, Urgency high, a call's Topic, aes128gcm", async 
   assert.notEqual(pushTopic(new Uint8Array(32), callId), topic, "keyed");
   const req = await buildPush(
     sub,
-    { t: "ring", callId, from: null, exp: 0 },
+    { t: "ring", callId, exp: 0 },
     { vapid: VAPID, ttlSeconds: 59.2, topic },
   );
   assert.equal(req.url, sub.endpoint);
@@ -744,4 +747,39 @@ Deno.test("store: a rotation reseals subscriptions under the newest data key", a
       failed: 0,
     });
   });
+});
+
+Deno.test("push: a ring carries the sealed identity when it fits one record, and rings without it when not", () => {
+  const callId = crypto.randomUUID();
+  const small = fakeSealed(callId, "bob", 3);
+  const withIt = ringPayload(callId, 1, small);
+  assert.deepEqual(withIt, { t: "ring", callId, exp: 1, sealed: small });
+  const big = fakeSealed(callId, "bob", 10, 2400);
+  assert.ok(JSON.stringify(big).length > MAX_PUSH_PLAINTEXT);
+  assert.deepEqual(ringPayload(callId, 1, big), { t: "ring", callId, exp: 1 });
+  // The boundary: the largest payload kept is within one record.
+  for (let ct = 1500; ct < 2600; ct += 7) {
+    const p = ringPayload(callId, Date.now(), fakeSealed(callId, "bob", 8, ct));
+    const bytes = new TextEncoder().encode(JSON.stringify(p)).length;
+    assert.ok(bytes <= MAX_PUSH_PLAINTEXT, `${bytes}`);
+  }
+});
+
+Deno.test("push: MAX_PUSH_PLAINTEXT bytes encrypt into exactly one 4096-byte record", async () => {
+  const sub = {
+    endpoint: "https://push.example/x",
+    expirationTime: null,
+    keys: { p256dh: A.uaPublic, auth: A.auth },
+  };
+  const body = await encryptNotification(
+    sub,
+    new Uint8Array(MAX_PUSH_PLAINTEXT).fill(0x61),
+  );
+  assert.equal(body.byteLength, 4096);
+  // One byte more no longer fits the record the ring payload must fit.
+  const over = await encryptNotification(
+    sub,
+    new Uint8Array(MAX_PUSH_PLAINTEXT + 1).fill(0x61),
+  ).then((b) => b.byteLength, () => -1);
+  assert.notEqual(over, 4096);
 });

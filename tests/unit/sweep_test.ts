@@ -53,7 +53,7 @@ async function ring(
     createdAt: at,
     callerResume: "r".repeat(64),
     callerConn: `caller-${callId}`,
-  }, { ...TIMERS, ...timers, from: null });
+  }, { ...TIMERS, ...timers });
   assert.ok(ok, "call created");
   return callId;
 }

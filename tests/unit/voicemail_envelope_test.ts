@@ -12,25 +12,24 @@ import {
   VOICEMAIL_VERSION,
   VoicemailError,
 } from "@/lib/voicemail/envelope.ts";
+import {
+  badIds,
+  badPublicKeys,
+  codeRejection,
+  flip,
+  importInboxPrivate,
+  malformedBoxes,
+  notAnInboxKey,
+  pub,
+  voicemailPlaintext,
+  withFirst,
+} from "@/tests/_helpers/ring_identity.ts";
 
 const call = { callId: "c-7f3a9e", handle: "alice" };
 const WEBM_MAGIC = [0x1a, 0x45, 0xdf, 0xa3];
 const utf8 = new TextEncoder();
 
-async function rejectsWith(p: Promise<unknown>, code: string, msg?: string) {
-  await assert.rejects(p, (e) => {
-    assert.ok(e instanceof VoicemailError, String(e));
-    assert.equal(e.code, code, msg ?? e.message);
-    return true;
-  });
-}
-
-/** Flips one bit of a base64 field. */
-function flip(b64: string, byte: number, bit = 0x01): string {
-  const bytes = Uint8Array.fromBase64(b64);
-  bytes[byte] ^= bit;
-  return bytes.toBase64();
-}
+const rejectsWith = codeRejection(VoicemailError);
 
 function audioOf(n: number): Uint8Array {
   const a = new Uint8Array(n);
@@ -51,26 +50,11 @@ function indexOf(hay: Uint8Array, needle: ArrayLike<number>): number {
   return -1;
 }
 
-/** Imports a raw X25519 private key (RFC 8410 PKCS#8), non-extractable. */
-function importPrivate(raw: Uint8Array): Promise<CryptoKey> {
-  const pkcs8 = new Uint8Array([
-    ...Uint8Array.fromHex("302e020100300506032b656e04220420"),
-    ...raw,
-  ]);
-  return crypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, false, [
-    "deriveBits",
-  ]);
-}
-
 const [dev1, dev2, dev3] = await Promise.all([
   generateInboxKeyPair(),
   generateInboxKeyPair(),
   generateInboxKeyPair(),
 ]);
-const pub = (k: InboxKey): InboxKey => ({
-  keyId: k.keyId,
-  publicKey: k.publicKey,
-});
 
 async function seal(
   v: Partial<Voicemail> = {},
@@ -211,11 +195,7 @@ Deno.test("voicemail: the wrong private key under the right keyId is tampered", 
   await assert.rejects(
     openVoicemail(env, {
       keyId: dev1.keyId,
-      privateKey: (await crypto.subtle.generateKey(
-        { name: "AES-GCM", length: 256 },
-        false,
-        ["encrypt"],
-      )) as CryptoKey,
+      privateKey: await notAnInboxKey(),
     }, call),
     TypeError,
   );
@@ -224,10 +204,7 @@ Deno.test("voicemail: the wrong private key under the right keyId is tampered", 
 Deno.test("voicemail: changed ct, iv, wrapped, epk or wrap iv is tampered", async () => {
   const env = await seal({ name: "Dee" });
   const r = env.recipients[0];
-  const withR = (patch: Partial<typeof r>): Envelope => ({
-    ...env,
-    recipients: [{ ...r, ...patch }],
-  });
+  const withR = (patch: Partial<typeof r>) => withFirst(env, patch);
   const ctLen = Uint8Array.fromBase64(env.ct).length;
   // Length prefix, header, audio, tag.
   for (const byte of [0, 3, 4, 30, ctLen - 17, ctLen - 16, ctLen - 1]) {
@@ -389,15 +366,7 @@ Deno.test("voicemail: limits and validation at seal", async () => {
   await rejectsWith(sealVoicemail(base, eleven.map(pub)), "malformed");
   // Duplicate keyIds, bad public keys.
   await rejectsWith(sealVoicemail(base, [pub(dev1), pub(dev1)]), "malformed");
-  for (
-    const publicKey of [
-      new Uint8Array(31).toBase64(),
-      new Uint8Array(33).toBase64(),
-      "not base64!",
-      dev1.publicKey.slice(0, -1),
-      new Uint8Array(32).toBase64(), // low order: all-zero shared secret
-    ]
-  ) {
+  for (const publicKey of badPublicKeys(dev1.publicKey)) {
     await rejectsWith(
       sealVoicemail(base, [{ keyId: "k", publicKey }]),
       "malformed",
@@ -405,14 +374,7 @@ Deno.test("voicemail: limits and validation at seal", async () => {
     );
   }
   // Identifiers.
-  for (
-    const bad of [
-      { callId: "" },
-      { handle: "" },
-      { callId: "a\0b" },
-      { handle: "x".repeat(257) },
-    ]
-  ) {
+  for (const bad of badIds(257)) {
     await rejectsWith(
       sealVoicemail({ ...base, ...bad }, [pub(dev1)]),
       "malformed",
@@ -468,31 +430,10 @@ Deno.test("voicemail: malformed envelopes", async () => {
   const env = await seal({}, [pub(dev1), pub(dev2)]);
   const r = env.recipients[0];
   const cases: [string, unknown][] = [
-    ["v2", { ...env, v: 2 }],
+    ...malformedBoxes(env),
     ["no v", { ...env, v: undefined }],
-    ["null", null],
-    ["no recipients", { ...env, recipients: [] }],
-    ["recipients not array", { ...env, recipients: r }],
     ["11 recipients", { ...env, recipients: Array(11).fill(r) }],
-    ["duplicate keyId", { ...env, recipients: [r, r] }],
-    ["recipient null", { ...env, recipients: [null] }],
-    ["ct not string", { ...env, ct: 5 }],
-    ["ct not base64", { ...env, ct: "!!!!" }],
-    ["ct unpadded", { ...env, ct: env.ct.replace(/=+$/, "") + "A" }],
     ["ct too short", { ...env, ct: new Uint8Array(19).toBase64() }],
-    ["iv 8 bytes", { ...env, iv: new Uint8Array(8).toBase64() }],
-    ["epk 31 bytes", {
-      ...env,
-      recipients: [{ ...r, epk: new Uint8Array(31).toBase64() }],
-    }],
-    ["wrapped 47 bytes", {
-      ...env,
-      recipients: [{ ...r, wrapped: new Uint8Array(47).toBase64() }],
-    }],
-    ["wrap iv whitespace", {
-      ...env,
-      recipients: [{ ...r, iv: ` ${r.iv}` }],
-    }],
   ];
   for (const [what, bad] of cases) {
     await rejectsWith(
@@ -590,7 +531,7 @@ Deno.test("voicemail: known answer", async () => {
       CAROL_PRIV,
     ]] as const
   ) {
-    const privateKey = await importPrivate(priv);
+    const privateKey = await importInboxPrivate(priv);
     assert.deepEqual(
       await openVoicemail(KAT_ENVELOPE, { keyId, privateKey }, {
         callId,
@@ -645,17 +586,10 @@ Deno.test("voicemail: known answer, checked with @noble/curves and node:crypto",
   });
 
   // The content: length-prefixed JSON header, then the audio.
-  const header = utf8.encode(
+  const pt = voicemailPlaintext(
     `{"mime":"audio/webm;codecs=opus","durationMs":1234,"name":"Ada L"}`,
+    KAT_INPUT.audio,
   );
-  const pt = new Uint8Array([
-    0,
-    0,
-    0,
-    header.length,
-    ...header,
-    ...KAT_INPUT.audio,
-  ]);
   const aad = utf8.encode(`reach-vm-v1\0${callId}\0${handle}`);
   const c = createCipheriv(
     "aes-256-gcm",
@@ -678,7 +612,7 @@ Deno.test("voicemail: authenticated but malformed plaintext is malformed", async
   const { callId, handle } = KAT_ENVELOPE;
   const bob = {
     keyId: "bob-laptop",
-    privateKey: await importPrivate(BOB_PRIV),
+    privateKey: await importInboxPrivate(BOB_PRIV),
   };
   const aad = utf8.encode(`reach-vm-v1\0${callId}\0${handle}`);
   const withPlaintext = (pt: Uint8Array): Envelope => {
@@ -692,12 +626,8 @@ Deno.test("voicemail: authenticated but malformed plaintext is malformed", async
     ]);
     return { ...KAT_ENVELOPE, iv: iv.toBase64(), ct: ct.toBase64() };
   };
-  const framed = (json: string | Uint8Array, rest = [1, 2, 3]) => {
-    const h = typeof json === "string" ? utf8.encode(json) : json;
-    const len = new Uint8Array(4);
-    new DataView(len.buffer).setUint32(0, h.length);
-    return new Uint8Array([...len, ...h, ...rest]);
-  };
+  const framed = (json: string | Uint8Array) =>
+    voicemailPlaintext(json, [1, 2, 3]);
   // Sanity: a well-formed chosen plaintext opens.
   assert.deepEqual(
     await openVoicemail(

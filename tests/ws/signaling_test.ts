@@ -235,7 +235,11 @@ Deno.test("signal: a device that says hello while a call rings is told about it,
   await using late = await device(base, gus);
   const inc = await late.next("incoming");
   assert.equal(inc.callId, live.callId, "the ringing call, not the cancelled");
-  assert.equal(inc.from, null, "an anonymous caller stays anonymous");
+  assert.deepEqual(inc, {
+    type: "incoming",
+    callId: live.callId,
+    replay: true,
+  });
   late.send({ type: "accept", callId: live.callId });
   await late.next("connected-call");
   await a.next("accepted", (m) => m.callId === live.callId);

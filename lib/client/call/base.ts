@@ -48,7 +48,10 @@ export type Msg<T extends ServerMessage["type"]> = Extract<
 >;
 export type Listener = (state: CallState, old: CallState) => void;
 
-/** This side's device identity (for its proof) and DTLS certificate. */
+/**
+ * This side's device identity (for its `verify` proof: the callee's; a
+ * caller proves itself inside its sealed ring) and DTLS certificate.
+ */
 export interface Keys {
   identity: DeviceIdentity | null;
   certificate?: RTCCertificate;
@@ -107,6 +110,11 @@ export abstract class Call<D extends CallDeps = CallDeps> {
   protected mic: MediaStream | null = null;
   protected ice: RTCIceServer[] = [];
   protected keys: Keys = { identity: null };
+  /**
+   * Whether this side sends a `verify` proof once the offer/answer exchange
+   * is done (the callee; a caller proves itself in its sealed ring only).
+   */
+  protected proves = true;
   /** The peer's identity proof, once it arrived. */
   protected proof: VerifyInput | null = null;
   private proved = false;
@@ -116,8 +124,11 @@ export abstract class Call<D extends CallDeps = CallDeps> {
 
   constructor(
     readonly id: string,
-    /** The other side as the page names it (`@bob`, "an anonymous caller"). */
-    readonly peer: string,
+    /**
+     * The other side as the page names it (`@bob`, "an anonymous caller");
+     * the callee's changes once the caller's identity was checked.
+     */
+    public peer: string,
     protected d: D,
   ) {}
 
@@ -342,7 +353,7 @@ export abstract class Call<D extends CallDeps = CallDeps> {
   /** This side's proof, once: both fingerprints signed by its device key. */
   private async prove(): Promise<void> {
     const me = this.keys.identity;
-    if (!me || this.proved || !this.session) return;
+    if (!this.proves || !me || this.proved || !this.session) return;
     this.proved = true;
     const proof = await this.session.proof(me);
     if (proof) this.send({ type: "verify", ...proof });

@@ -1,11 +1,77 @@
 /**
- * A call ringing this device (the /me page): answer or decline, this
- * device's proof sent once it answered, and a signed-in caller's proof
- * checked. The device's socket is shared by every call it rings with.
+ * A call ringing this device (the /me page): who is calling, answer or
+ * decline, and this device's proof sent once it answered. The device's
+ * socket is shared by every call it rings with.
+ *
+ * Who is calling (sealed sender, issue 13): the server relays the caller's
+ * sealed identity (`incoming.sealed`) without reading it; this device opens
+ * it with its inbox key and checks it (lib/identity/sealed_ring.ts). A
+ * handle is shown only when that check passed; once answered, the key the
+ * connection uses must be the one the caller signed, or the call is
+ * stopped before any audio plays.
  */
 import type { Hello, SignalClient } from "../signal.ts";
 import { Call, type CallDeps, type Clock, type Msg } from "./base.ts";
+import { rememberCaller } from "./known_callers.ts";
+import { pin, pins } from "./prefs.ts";
 import { calleeText, type EndReason } from "./texts.ts";
+
+/** What opening a sealed identity says (lib/identity/sealed_ring.ts). */
+export type RingVerdict =
+  | { ok: true; handle: string; wallet: string; fingerprint: string }
+  | { ok: false; reason: string };
+
+/** Who is calling, as far as this device could check. */
+export type CallerId =
+  /** The sealed identity is being opened. */
+  | { kind: "checking" }
+  /** The ring came without a sealed identity. */
+  | { kind: "anonymous" }
+  /** A ring replayed to this device after it joined: its identity is lost. */
+  | { kind: "lost" }
+  | { kind: "verified"; handle: string; wallet: string; fingerprint: string }
+  /** A sealed identity that did not check out; its handle is never shown. */
+  | { kind: "unverified"; reason: string };
+
+export interface IncomingDeps extends CallDeps {
+  /**
+   * Opens a sealed identity with this device's inbox key, for this handle
+   * and the server's attestation key (openRing); never throws.
+   */
+  openRing(
+    sealed: unknown,
+    expect: {
+      callId: string;
+      ringMs: number;
+      pinned: (handle: string) => string | undefined;
+    },
+  ): Promise<RingVerdict>;
+}
+
+/** The caller as the page names it ("@alice", "an anonymous caller"). */
+export function callerName(c: CallerId): string {
+  switch (c.kind) {
+    case "verified":
+      return `@${c.handle}`;
+    case "anonymous":
+      return "an anonymous caller";
+    case "lost":
+      return "a caller whose identity did not reach this device";
+    case "unverified":
+      return "an unverified caller";
+    case "checking":
+      return "a caller";
+  }
+}
+
+/** The ringing line: "Call from @alice (verified)", never an unchecked handle. */
+export function ringLine(c: CallerId): string {
+  if (c.kind === "verified") return `Call from @${c.handle} (verified)`;
+  if (c.kind === "unverified") {
+    return `Call from an unverified caller: ${c.reason}`;
+  }
+  return `Call from ${callerName(c)}`;
+}
 
 /** One device per tab: two open tabs are two sockets, each its own device. */
 export function deviceHello(ringWhenBusy: boolean): Hello {
@@ -23,24 +89,41 @@ export function deviceHello(ringWhenBusy: boolean): Hello {
   };
 }
 
+const DEFAULT_RING_MS = 60_000;
+
 /**
  * Every `incoming` on the device's socket becomes an IncomingCall, once per
  * call (the server says it again after a reconnect's welcome while the call
- * still rings). Returns what stops watching.
+ * still rings); `ring` hears of it once the caller's identity was checked
+ * (a few milliseconds), if it still rings. `sealedFor`: a sealed identity
+ * the page got elsewhere (a push notification's Answer link), used when
+ * the `incoming` has none. Returns what stops watching.
  */
 export function watchRings(
   signal: SignalClient,
-  d: CallDeps,
+  d: IncomingDeps,
   ring: (call: IncomingCall) => void,
+  o: { sealedFor?: (callId: string) => unknown } = {},
 ): () => void {
   const calls = new Map<string, IncomingCall>();
+  let ringMs = DEFAULT_RING_MS;
   return signal.listen({
     onMessage: (m) => {
+      if (m.type === "welcome") {
+        ringMs = m.ringMs;
+        return;
+      }
       if (m.type !== "incoming" || calls.get(m.callId)?.live) return;
-      const call = new IncomingCall(m.callId, m.from, signal, d);
+      const call = new IncomingCall(m.callId, signal, d);
       calls.set(m.callId, call);
       call.receive(m);
-      ring(call);
+      const sealed = m.sealed ?? o.sealedFor?.(m.callId);
+      // A replay (the call rang before this device joined): the server
+      // never kept its sealed identity, so none is no sign of anonymity.
+      const replay = m.replay === true;
+      call.identify(sealed, { ringMs, replay }).then(() => {
+        if (call.state.kind === "ringing") ring(call);
+      });
     },
   });
 }
@@ -97,16 +180,58 @@ export function answerLink(
   };
 }
 
-export class IncomingCall extends Call {
-  constructor(
-    callId: string,
-    /** The caller's handle when signed in with one; null: anonymous. */
-    readonly from: string | null,
-    signal: SignalClient,
-    d: CallDeps,
-  ) {
-    super(callId, from ? `@${from}` : "an anonymous caller", d);
+export class IncomingCall extends Call<IncomingDeps> {
+  /** Who is calling: shown only as far as it was checked. */
+  caller: CallerId = { kind: "checking" };
+  private keyChecked = false;
+
+  constructor(callId: string, signal: SignalClient, d: IncomingDeps) {
+    super(callId, callerName({ kind: "checking" }), d);
     this.attach(signal);
+  }
+
+  /**
+   * Opens and checks the caller's sealed identity (none: an anonymous
+   * caller, or with `replay` one whose identity did not reach this device).
+   * A verified caller is pinned on first sight, remembered for "Recent
+   * calls", and its audio held back until the connection's key is checked.
+   */
+  async identify(
+    sealed: unknown,
+    o: { ringMs: number; replay?: boolean },
+  ): Promise<void> {
+    let c: CallerId;
+    if (sealed === undefined || sealed === null) {
+      c = { kind: o.replay ? "lost" : "anonymous" };
+    } else {
+      const s = this.d.store;
+      const v: RingVerdict = await this.d.openRing(sealed, {
+        callId: this.id,
+        ringMs: o.ringMs,
+        pinned: (handle) => pins(s)[handle],
+      }).catch(() => ({
+        ok: false,
+        reason: "its identity could not be checked",
+      }));
+      if (v.ok) {
+        try {
+          if (!pins(s)[v.handle]) pin(s, v.handle, v.wallet);
+          rememberCaller(s, this.id, v.handle);
+        } catch {
+          // A full storage forgets; the call rings all the same.
+        }
+        c = {
+          kind: "verified",
+          handle: v.handle,
+          wallet: v.wallet,
+          fingerprint: v.fingerprint,
+        };
+        this.audible = false;
+      } else c = { kind: "unverified", reason: v.reason };
+    }
+    this.caller = c;
+    this.peer = callerName(c);
+    this.changed();
   }
 
   /** Answers: microphone and media session first, then `accept`. */
@@ -151,32 +276,46 @@ export class IncomingCall extends Call {
     if (this.is("ringing", "microphone", "connecting")) this.end(m.reason);
   }
 
-  /** Only a caller with a handle has anything to prove. */
-  protected override onVerify(m: Msg<"verify">): Promise<void> | void {
-    if (this.from) return super.onVerify(m);
-  }
+  /** Callers prove themselves inside the sealed ring, never with `verify`. */
+  protected override onVerify(): void {}
 
   protected override onConnected(): void {
-    if (!this.from) this.identity = "Unverified caller (anonymous)";
-    else if (!this.proof) {
-      this.identity = `Unverified caller: ${this.peer} has not proved it yet`;
+    const c = this.caller;
+    if (!this.keyChecked) {
+      this.keyChecked = true;
+      if (c.kind === "verified") {
+        this.identity = `Checking ${this.peer}'s encryption key…`;
+        this.checkKey(c.fingerprint).catch(() => this.end("broken"));
+      } else if (c.kind === "unverified") {
+        this.identity = `Unverified caller: ${c.reason}`;
+      } else if (c.kind === "lost") {
+        this.identity =
+          "Unverified caller (identity did not reach this device)";
+      } else this.identity = "Unverified caller (anonymous)";
     }
     this.changed();
     super.onConnected();
   }
 
-  /** The wallet key the caller's handle has now, as the server says. */
-  protected async expect(): Promise<{ handle: string; wallet: string }> {
-    const who = await this.d.fetch(`/handles/${this.from}`)
-      .then((r) => r.ok ? r.json() : null)
-      .catch(() => null) as { walletPubkey?: string } | null;
-    return { handle: this.from!, wallet: who?.walletPubkey ?? "unknown" };
-  }
-
-  protected verified(): void {
+  /**
+   * A verified caller's key: the one its sealed identity signed must be
+   * the one this connection negotiated (SDP and DTLS handshake).
+   */
+  private async checkKey(fingerprint: string): Promise<void> {
+    const v = await this.session!.remoteIs(fingerprint);
+    if (!this.live) return;
+    if (!v.ok) return this.securityStop(v.reason);
+    this.audible = true;
     this.identity = `Verified caller ${this.peer}`;
     this.changed();
   }
+
+  /** Unused: callers send no proof this side would check. */
+  protected expect(): Promise<{ handle: string; wallet: string }> {
+    return Promise.reject(new Error("callers prove themselves in the ring"));
+  }
+
+  protected verified(): void {}
 
   protected text(reason: EndReason, detail?: string): string {
     return calleeText(reason, this.peer, detail);

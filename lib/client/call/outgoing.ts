@@ -1,30 +1,45 @@
 /**
  * A call this browser places to @handle (the /@handle page): key
- * continuity, its own signaling socket, the ring, the offer once a device
+ * continuity, its own signaling socket, the ring (sealed with who calls,
+ * when this browser holds a caller identity), the offer once a device
  * accepted, and the callee's proof checked before any of its audio plays.
+ *
+ * Sealed sender (issue 13): the server never learns who calls. The socket
+ * says hello as an anonymous caller; who calls travels in `ring.sealed`,
+ * sealed to the callee's inbox keys, signed by this browser's certified
+ * device key together with this call's DTLS fingerprint. Each call has a
+ * fresh DTLS certificate, so nothing links two calls of one caller. This
+ * side sends no `verify`: a certificate in the clear would name it.
  */
-import { persistentDtlsCert } from "../dtls_cert.ts";
+import type { ClientMessage } from "@/signaling/protocol.ts";
+import type { InboxKey, SealedBox } from "../../crypto/sealed_box.ts";
+import type { CallerIdentity } from "../caller_identity.ts";
+import { certFingerprint, freshDtlsCert } from "../rtc.ts";
 import type { Hello, SignalClient, SocketState } from "../signal.ts";
 import { Call, type CallDeps, type Keys, type Msg } from "./base.ts";
-import type { Store } from "./prefs.ts";
+import { pin, pins, type Store } from "./prefs.ts";
 import { allowsVoicemail, callerText, type EndReason } from "./texts.ts";
 
 /** How long after connecting the callee has to prove who it is. */
 export const VERIFY_WITHIN_MS = 8000;
-const PINS = "reach.pins";
+
+/** What lib/identity/sealed_ring.ts's sealRing takes besides the keys. */
+export interface SealInput {
+  callId: string;
+  to: string;
+  /** This call's DTLS fingerprint ("sha-256 AB:CD:.."). */
+  fingerprint: string;
+  identity: CallerIdentity["identity"];
+  attestation: CallerIdentity["attestation"];
+}
 
 export interface OutgoingDeps extends CallDeps {
   /** Opens this call's own signaling socket (closed when the call ends). */
   connect(hello: Hello): SignalClient | Promise<SignalClient>;
-}
-
-/** The keys this browser pinned per handle (trust on first use). */
-function pins(s: Store): Record<string, string> {
-  try {
-    return JSON.parse(s.getItem(PINS) ?? "{}");
-  } catch {
-    return {};
-  }
+  /** The caller identity this browser holds (no prompt), or null. */
+  callerIdentity(): Promise<CallerIdentity | null>;
+  /** Seals it for the callee's inbox keys (sealRing). */
+  seal(input: SealInput, keys: InboxKey[]): Promise<SealedBox>;
 }
 
 /** A random token this browser keeps to name itself as a caller. */
@@ -39,28 +54,29 @@ function callerToken(s: Store): string {
   return t;
 }
 
-/**
- * A signed-in caller's device identity when it can be had without a prompt
- * (a wallet account certifies it on /me), and this browser's DTLS
- * certificate. The identity code loads only for a signed-in caller.
- */
-export async function callerKeys(
-  me: { handle: string; wallet: string } | null,
-): Promise<Keys> {
-  const identity = me
-    ? await import("../device_identity.ts").then((m) =>
-      m.loadDeviceIdentity(me.handle, me.wallet, false)
-    ).catch(() => null)
-    : null;
+/** A caller's keys: a fresh DTLS certificate for this call, no proof. */
+export async function callerKeys(): Promise<Keys> {
   return {
-    identity,
-    certificate: identity?.dtls ??
-      await persistentDtlsCert().catch(() => undefined),
+    identity: null,
+    certificate: await freshDtlsCert().catch(() => undefined),
   };
 }
 
+/** The real sealing, loaded only when a call is placed. */
+export const browserSealing: Pick<OutgoingDeps, "callerIdentity" | "seal"> = {
+  callerIdentity: () =>
+    import("../caller_identity.ts").then((m) => m.loadCallerIdentity())
+      .catch(() => null),
+  seal: (input, keys) =>
+    import("../../identity/sealed_ring.ts").then((m) =>
+      m.sealRing(input, keys)
+    ),
+};
+
 export class OutgoingCall extends Call<OutgoingDeps> {
   protected override solo = true;
+  /** A certificate in the clear would name the caller to the server. */
+  protected override proves = false;
   /** Muted until the callee proved who it is. */
   override audible = false;
   override identity = "Checking who answered…";
@@ -68,6 +84,9 @@ export class OutgoingCall extends Call<OutgoingDeps> {
   voicemail: { callId: string; token: string } | null = null;
   /** The socket's state, for the "reconnecting to Reach" hint. */
   socket: SocketState = "open";
+  /** The handle the sealed ring names; null: this call is anonymous. */
+  callingAs: string | null = null;
+  private ring: Promise<ClientMessage> | null = null;
   private deadline?: () => void;
 
   constructor(
@@ -83,13 +102,13 @@ export class OutgoingCall extends Call<OutgoingDeps> {
   async start(acceptNewKey = false): Promise<void> {
     if (!this.is("idle", "keychanged")) return;
     const s = this.d.store;
-    const all = pins(s);
-    const pinned = all[this.handle];
+    const pinned = pins(s)[this.handle];
     if (pinned && pinned !== this.wallet && !acceptNewKey) {
       return this.set({ kind: "keychanged", pinned });
     }
-    s.setItem(PINS, JSON.stringify({ ...all, [this.handle]: this.wallet }));
+    pin(s, this.handle, this.wallet);
     if (!await this.prepare()) return;
+    this.ring = this.ringMessage();
     try {
       const signal = await this.d.connect({
         type: "hello",
@@ -104,9 +123,45 @@ export class OutgoingCall extends Call<OutgoingDeps> {
     }
   }
 
-  protected override onWelcome(): void {
-    if (this.is("microphone") && !this.token) {
-      this.send({ type: "ring", callId: this.id, to: this.handle });
+  /** The ring, once sealed (or anonymous); again after a reconnect before `ringing`. */
+  protected override async onWelcome(): Promise<void> {
+    if (!this.is("microphone") || this.token) return;
+    const ring = await this.ring;
+    if (ring && this.is("microphone") && !this.token) this.send(ring);
+  }
+
+  /**
+   * The ring: sealed with who calls when this browser holds a caller
+   * identity and the callee has inbox keys; anonymous otherwise, and on any
+   * failure (sealing never stops a call).
+   */
+  private async ringMessage(): Promise<ClientMessage> {
+    const ring = { type: "ring" as const, callId: this.id, to: this.handle };
+    try {
+      const me = await this.d.callerIdentity();
+      const fingerprint = certFingerprint(this.keys.certificate);
+      if (!me || !fingerprint) return ring;
+      // No cookie: the look-up says nothing about who asks.
+      const res = await this.d.fetch(
+        `/handles/${encodeURIComponent(this.handle)}/inbox-keys`,
+        { credentials: "omit" },
+      );
+      const keys = res.ok
+        ? ((await res.json()) as { keys?: InboxKey[] }).keys
+        : null;
+      if (!keys?.length) return ring;
+      const sealed = await this.d.seal({
+        callId: this.id,
+        to: this.handle,
+        fingerprint,
+        identity: me.identity,
+        attestation: me.attestation,
+      }, keys);
+      this.callingAs = me.handle;
+      this.changed();
+      return { ...ring, sealed };
+    } catch {
+      return ring;
     }
   }
 

@@ -20,3 +20,19 @@ export const writePref = (
 /** Relay-only ICE hides this browser's addresses from the other side. */
 export const icePolicy = (s: Store): RTCIceTransportPolicy =>
   readPref(HIDE_IP, s) ? "relay" : "all";
+
+/** The wallet key this browser pinned per handle (trust on first use). */
+export const PINS = "reach.pins";
+
+export function pins(s: Store): Record<string, string> {
+  try {
+    const v = JSON.parse(s.getItem(PINS) ?? "{}");
+    return v && typeof v === "object" && !Array.isArray(v) ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+export function pin(s: Store, handle: string, wallet: string): void {
+  s.setItem(PINS, JSON.stringify({ ...pins(s), [handle]: wallet }));
+}
