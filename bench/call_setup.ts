@@ -16,6 +16,11 @@
  *   JavaScript (no server), from createOffer to both "connected"; the ratio
  *   Reach / bare is printed.
  *
+ * Each press is timed twice over: a bare click (the pointer arrives and
+ * clicks at once), and a click after the pointer rested on Call for
+ * DWELL_MS, as a person's does (the page opens the socket and gets its keys
+ * ready on that intent; never the microphone).
+ *
  * Run: deno run -A bench/call_setup.ts [calls=6]
  */
 import type { Page } from "puppeteer-core";
@@ -112,6 +117,7 @@ await using server = await startAppServer();
 await using b1 = await launchBrowser();
 await using b2 = await launchBrowser();
 const bob = await signUp(b1.browser, server.origin, "bench_bob");
+
 await receiveCalls(bob, "bench_bob");
 await arm(bob);
 // Alice signed in (her browser holds her identity and attestation from /me)
@@ -120,14 +126,38 @@ const signedIn = await signUp(b2.browser, server.origin, "bench_alice");
 await canCallAs(signedIn, "bench_alice");
 const anonymous = await (await b2.browser.createBrowserContext()).newPage();
 
-const ring = { anonymous: [] as number[], sealed: [] as number[] };
+/** A person's pointer rests on a button this long before the click. */
+const DWELL_MS = 300;
+const ring = {
+  anonymous: [] as number[],
+  sealed: [] as number[],
+  "anonymous, pointer on Call first": [] as number[],
+  "sealed, pointer on Call first": [] as number[],
+};
 const connect: number[] = [];
 const bare: number[] = [];
 
-async function oneCall(alice: Page, kind: keyof typeof ring): Promise<void> {
+async function oneCall(
+  alice: Page,
+  kind: keyof typeof ring,
+  hover = false,
+): Promise<void> {
+  // Its tab in front: a background tab's timers and frames are throttled.
+  await alice.bringToFront();
   await alice.goto(server.origin + "/@bench_bob", { waitUntil: "load" });
+  // As a person would: the page has settled before the press.
+  await alice.waitForNetworkIdle({ idleTime: 100 });
   await arm(alice);
   await arm(bob);
+  if (hover) {
+    // The pointer reaches Call and rests there before the click, as a
+    // person's does (the page gets the socket and keys ready meanwhile).
+    const button = await alice.waitForSelector(
+      `xpath/.//button[contains(., 'Call @bench_bob') and not(@disabled)]`,
+    );
+    await button!.hover();
+    await new Promise((r) => setTimeout(r, DWELL_MS));
+  }
   await pressCall(alice, "bench_bob");
   const answer = await bob.waitForSelector(
     "xpath/.//button[normalize-space(.)='Answer']",
@@ -139,6 +169,7 @@ async function oneCall(alice: Page, kind: keyof typeof ring): Promise<void> {
     waitForText(bob, ".in-call .call-state", "Connected with"),
   ]);
   const [a, b] = [await marks(alice), await marks(bob)];
+
   ring[kind].push(b.ring - a.press);
   connect.push(Math.max(a.connected, b.connected) - b.answer);
   // Audio really flows before the next call (read from the stats panel).
@@ -157,6 +188,9 @@ await warm.goto(server.origin + "/offline", { waitUntil: "load" });
 for (let i = 0; i < CALLS; i++) {
   await oneCall(i % 2 ? signedIn : anonymous, i % 2 ? "sealed" : "anonymous");
   await oneCall(i % 2 ? anonymous : signedIn, i % 2 ? "anonymous" : "sealed");
+  await oneCall(anonymous, "anonymous, pointer on Call first", true);
+  await oneCall(signedIn, "sealed, pointer on Call first", true);
+  await warm.bringToFront();
   bare.push(await bareSetup(warm));
 }
 
@@ -167,12 +201,9 @@ const fmt = (xs: number[]) =>
     Math.max(...xs).toFixed(1)
   })`;
 console.log(`${CALLS} calls of each kind, timed in the pages:`);
-console.log(
-  `  press Call -> callee rings, anonymous caller: ${fmt(ring.anonymous)}`,
-);
-console.log(
-  `  press Call -> callee rings, sealed caller:    ${fmt(ring.sealed)}`,
-);
+for (const [kind, xs] of Object.entries(ring)) {
+  console.log(`  press Call -> callee rings, ${kind}: ${fmt(xs)}`);
+}
 console.log(
   `  sealing's cost on the ring: ${
     (median(ring.sealed) - median(ring.anonymous)).toFixed(1)

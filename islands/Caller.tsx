@@ -40,8 +40,8 @@ export default function Caller(
 
   useEffect(() => () => call.current?.dispose(), []);
 
-  /** Calls (again), or goes on past a changed-key warning. */
-  function place(acceptNewKey = false) {
+  /** The call object for the next press: the current one unless it ended. */
+  function next(): OutgoingCall {
     let c = call.current;
     if (!c || c.state.kind === "ended") {
       // The socket and the in-call view load while the microphone is asked
@@ -68,8 +68,23 @@ export default function Caller(
       call.current?.dispose();
       call.current = c;
     }
-    c.start(acceptNewKey);
+    return c;
+  }
+
+  /** Calls (again), or goes on past a changed-key warning. */
+  function place(acceptNewKey = false) {
+    next().start(acceptNewKey);
     render((n) => n + 1);
+  }
+
+  /**
+   * About to press Call: what the ring needs gets ready (not the
+   * microphone). Not over an ended call: its last words stay on screen.
+   */
+  function intent() {
+    const c = call.current;
+    if (!hydrated || (c && c.state.kind !== "idle")) return;
+    (c ?? next()).warm();
   }
 
   function reset() {
@@ -115,6 +130,9 @@ export default function Caller(
             class="button call-button"
             disabled={!hydrated}
             onClick={() => place()}
+            onPointerEnter={intent}
+            onFocus={intent}
+            onTouchStart={intent}
           >
             Call @{handle}
           </button>

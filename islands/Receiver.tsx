@@ -129,6 +129,7 @@ export default function Receiver(
         }
       },
     });
+    let inboxKey: ReturnType<typeof loadInboxKey> | null = null;
     const deps: IncomingDeps = {
       ...browserDeps(() =>
         Promise.resolve({
@@ -137,8 +138,10 @@ export default function Receiver(
         })
       ),
       async openRing(box, expect): Promise<RingVerdict> {
-        const key = await loadInboxKey();
+        // Read once per session, not per ring (it only ever gets made).
+        const key = await (inboxKey ??= loadInboxKey());
         if (!key) {
+          inboxKey = null;
           return { ok: false, reason: "this browser has no key to open it" };
         }
         return await openRing(box, key, {

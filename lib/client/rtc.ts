@@ -236,9 +236,13 @@ export class CallSession {
     await this.pc.setLocalDescription(offer);
   }
 
-  /** Caller: a device accepted; now the offer and gathered candidates go out. */
+  /**
+   * Caller: a device accepted; now the offer and gathered candidates go out.
+   * Before prepareOffer has made the offer it does nothing: call it again.
+   */
   sendOffer(): void {
-    if (this.offerSent) return;
+    // Not made yet (prepareOffer under way): called again once it is.
+    if (this.offerSent || !this.pc.localDescription) return;
     this.offerSent = true;
     this.set("connecting");
     const sdp = this.pc.localDescription?.sdp;

@@ -29,6 +29,8 @@ export interface SignalOptions extends SignalListener {
 
 /** What a call needs of the socket: SignalSocket, or a fake in tests. */
 export interface SignalClient {
+  /** "open" once the server's welcome came (SignalSocket). */
+  readonly state?: SocketState;
   send(msg: ClientMessage): void;
   /** Adds a listener; returns what removes it. */
   listen(l: SignalListener): () => void;

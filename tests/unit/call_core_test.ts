@@ -27,6 +27,7 @@ import {
   type RingVerdict,
   type SealInput,
   type Store,
+  WARM_MS,
   watchRings,
   writePref,
 } from "@/lib/client/call.ts";
@@ -57,6 +58,8 @@ class FakeSignal implements SignalClient {
   sent: ClientMessage[] = [];
   listeners = new Set<SignalListener>();
   closed = false;
+  /** As SignalSocket's: "open" once a welcome came. */
+  state?: "open";
   send(m: ClientMessage) {
     this.sent.push(m);
   }
@@ -68,6 +71,7 @@ class FakeSignal implements SignalClient {
     this.closed = true;
   }
   async deliver(m: ServerMessage) {
+    if (m.type === "welcome") this.state = "open";
     for (const l of [...this.listeners]) l.onMessage?.(m);
     await tick();
   }
@@ -122,8 +126,9 @@ class FakeSession {
     this.offerPrepared = true;
     return Promise.resolve();
   }
+  /** As CallSession's: nothing before prepareOffer has made the offer. */
   sendOffer() {
-    this.offerSent = true;
+    if (this.offerPrepared) this.offerSent = true;
   }
   handle(m: ServerMessage) {
     if (this.throwOnHandle) return Promise.reject(new Error("bad sdp"));
@@ -285,6 +290,22 @@ interface World {
   opened: { sealed: unknown; callId: string; ringMs: number }[];
   /** Resolves a microphone held back with `holdMic`. */
   releaseMic: () => void;
+  /** Or refuses it, with the error name getUserMedia would give. */
+  micFails: (name: string) => void;
+  /** How many times the microphone was asked for. */
+  micAsked: () => number;
+}
+
+/**
+ * Lets pending promise callbacks run (every fake here resolves at once, so
+ * no timer is involved) until `done()`, or fails.
+ */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (done()) return;
+    await Promise.resolve();
+  }
+  assert.fail("never happened");
 }
 
 function world(
@@ -293,6 +314,8 @@ function world(
     micError?: string;
     iceFails?: boolean;
     holdMic?: boolean;
+    /** The site may use the microphone already (default: it may not). */
+    micGranted?: boolean;
     wallet?: string;
     /** The caller identity this browser holds (default: none). */
     caller?: CallerIdentity | null;
@@ -310,6 +333,8 @@ function world(
   const seals: World["seals"] = [];
   const opened: World["opened"] = [];
   let releaseMic = () => {};
+  let micFails = (_name: string) => {};
+  let micAsked = 0;
   const deps: WorldDeps = {
     session: (opts) => {
       const s = new FakeSession(opts);
@@ -317,13 +342,17 @@ function world(
       return s as unknown as CallSession;
     },
     microphone: () => {
+      micAsked++;
       if (o.micError) {
         return Promise.reject(
           Object.assign(new Error("no"), { name: o.micError }),
         );
       }
       if (o.holdMic) {
-        return new Promise((r) => releaseMic = () => r(mic.stream));
+        return new Promise((r, j) => {
+          releaseMic = () => r(mic.stream);
+          micFails = (name) => j(Object.assign(new Error("no"), { name }));
+        });
       }
       return Promise.resolve(mic.stream);
     },
@@ -352,6 +381,7 @@ function world(
       return Promise.resolve(new Response("", { status: 404 }));
     },
     keys: () => Promise.resolve(o.keys ?? { identity: null }),
+    micGranted: () => Promise.resolve(o.micGranted ?? false),
     clock,
     store,
     callerIdentity: () => Promise.resolve(o.caller ?? null),
@@ -392,6 +422,8 @@ function world(
     seals,
     opened,
     releaseMic: () => releaseMic(),
+    micFails: (name) => micFails(name),
+    micAsked: () => micAsked,
   };
 }
 
@@ -482,7 +514,7 @@ Deno.test("caller: every transition from idle to connected and back, then hang u
   const started = call.start();
   assert.equal(kindOf(call), "microphone", "at once, while asking");
   await started;
-  assert.equal(hellos.length, 1, "the socket opens once the mic is there");
+  assert.equal(hellos.length, 1, "the socket opens while the mic is asked");
   assert.equal(hellos[0].role, "caller");
   assert.match(
     (hellos[0] as { callerToken: string }).callerToken,
@@ -615,6 +647,118 @@ const CALLER_WELCOME: ServerMessage = {
   ringMs: 60000,
 };
 
+Deno.test("caller: with the microphone allowed already the ring does not wait for it; the offer does", async () => {
+  const p = outgoing({ micGranted: true, holdMic: true });
+  await p.call.start();
+  assert.equal(kindOf(p.call), "microphone");
+  await p.signal.deliver(CALLER_WELCOME);
+  assert.deepEqual(
+    p.signal.sent,
+    [{ type: "ring", callId: p.call.id, to: "bob" }],
+    "rung before the microphone is there",
+  );
+  await p.signal.deliver({
+    type: "ringing",
+    callId: p.call.id,
+    devices: 1,
+    resumeToken: TOKEN,
+  });
+  assert.equal(kindOf(p.call), "ringing");
+  assert.equal(p.w.sessions.length, 0, "no media session without a mic");
+  // Answered before the microphone came: the offer waits for it.
+  await p.signal.deliver({ type: "accepted", callId: p.call.id });
+  assert.equal(kindOf(p.call), "connecting");
+  p.w.releaseMic();
+  await until(() => p.w.sessions[0]?.offerSent === true);
+  assert.equal(p.w.sessions.length, 1);
+
+  // Not allowed yet (a prompt may come): nothing rings until it is.
+  const q = outgoing({ holdMic: true });
+  const started = q.call.start();
+  await q.signal.deliver(CALLER_WELCOME);
+  assert.deepEqual(q.signal.sent, [], "no ring while the prompt is open");
+  q.w.releaseMic();
+  await started;
+  await until(() => q.signal.sent.length === 1);
+  assert.equal(q.signal.last("ring")?.to, "bob");
+});
+
+Deno.test("caller: warm gets the socket, ICE servers and identity ready before the press, never the microphone", async () => {
+  const p = outgoing({
+    micGranted: true,
+    caller: ALICE,
+    keys: { identity: null, certificate: CERT },
+  });
+  p.call.warm();
+  p.call.warm(); // once
+  assert.equal(p.hellos.length, 1, "the socket opens on the intent");
+  await p.signal.deliver(CALLER_WELCOME);
+  assert.equal(kindOf(p.call), "idle");
+  assert.deepEqual(p.signal.sent, [], "nothing rings before the press");
+  assert.equal(p.w.micAsked(), 0, "no microphone before the press");
+  assert.deepEqual(p.w.fetched, ["/api/ice", "/handles/bob/inbox-keys"]);
+  // The press: the welcome came already, so the ring goes at once.
+  await p.call.start();
+  await until(() => p.signal.sent.length === 1);
+  assert.equal(p.hellos.length, 1, "the warm socket, not a second one");
+  assert.equal(p.signal.last("ring")?.to, "bob");
+  assert.ok(p.signal.last("ring")?.sealed, "sealed with the warm identity");
+  assert.equal(p.w.micAsked(), 1);
+  assert.deepEqual(
+    p.w.fetched,
+    ["/api/ice", "/handles/bob/inbox-keys"],
+    "nothing fetched twice",
+  );
+  // Past the warm socket's lifetime, a placed call keeps it.
+  await p.w.clock.advance(WARM_MS + 1);
+  assert.ok(!p.signal.closed);
+});
+
+Deno.test("caller: a warm socket never used closes after WARM_MS, or when the page goes", async () => {
+  const p = outgoing();
+  p.call.warm();
+  await p.signal.deliver(CALLER_WELCOME);
+  await p.w.clock.advance(WARM_MS - 1);
+  assert.ok(!p.signal.closed);
+  await p.w.clock.advance(1);
+  assert.ok(p.signal.closed, "closed after WARM_MS");
+  assert.deepEqual(p.signal.sent, []);
+  // Warmed again later: a new socket.
+  p.call.warm();
+  assert.equal(p.hellos.length, 2);
+
+  const q = outgoing();
+  q.call.warm();
+  await tick();
+  q.call.dispose();
+  await tick();
+  assert.ok(q.signal.closed, "the page went: closed");
+  assert.deepEqual(q.signal.sent, []);
+});
+
+Deno.test("caller: a microphone that fails after an early ring cancels it and says why", async () => {
+  const p = outgoing({ micGranted: true, micError: "NotReadableError" });
+  await p.call.start();
+  assert.equal(kindOf(p.call), "ended", "failed before any welcome");
+  assert.deepEqual(p.signal.sent, []);
+
+  const q = outgoing({ micGranted: true, holdMic: true });
+  await q.call.start();
+  await q.signal.deliver(CALLER_WELCOME);
+  assert.equal(q.signal.sent.length, 1, "rung");
+  q.w.micFails("NotAllowedError");
+  await until(() => kindOf(q.call) === "ended");
+  assert.deepEqual(q.signal.last("cancel"), {
+    type: "cancel",
+    callId: q.call.id,
+  });
+  assert.match(
+    (q.call.state as { message: string }).message,
+    /^Microphone access was denied/,
+  );
+  assert.ok(q.signal.closed);
+});
+
 Deno.test("caller: with a caller identity the ring is sealed to the callee's inbox keys, with this call's fresh key", async () => {
   const p = outgoing({
     caller: ALICE,
@@ -670,7 +814,12 @@ Deno.test("caller: anonymous whenever the ring cannot be sealed, and the call go
     ["no caller identity", { keys: { identity: null, certificate: CERT } }, [
       "/api/ice",
     ]],
-    ["no certificate", { caller: ALICE }, ["/api/ice"]],
+    // Looked up while the microphone is asked for, before the certificate
+    // turns out to be missing.
+    ["no certificate", { caller: ALICE }, [
+      "/api/ice",
+      "/handles/bob/inbox-keys",
+    ]],
     ["no inbox keys", {
       caller: ALICE,
       keys: { identity: null, certificate: CERT },
@@ -726,7 +875,9 @@ Deno.test("caller: no microphone, or no ICE servers, ends the call and says why"
     (a.call.state as { message: string }).message,
     /^Microphone access was denied/,
   );
-  assert.equal(a.hellos.length, 0);
+  // The socket opened meanwhile; it never rang, and it is closed.
+  assert.deepEqual(a.signal.sent, []);
+  assert.ok(a.signal.closed, "the socket is closed");
 
   const b = outgoing({ iceFails: true });
   await b.call.start();
@@ -737,12 +888,17 @@ Deno.test("caller: no microphone, or no ICE servers, ends the call and says why"
       "Could not prepare the connection. Check your network and try again.",
   });
   assert.ok(b.w.mic.stopped(), "the microphone is let go");
-  assert.equal(b.hellos.length, 0);
+  assert.deepEqual(b.signal.sent, []);
+  assert.ok(b.signal.closed);
 });
 
-Deno.test("caller: cancelled while the microphone is asked for: no socket, mic released", async () => {
-  const { w, call, hellos } = outgoing({ holdMic: true });
+Deno.test("caller: cancelled while the microphone is asked for: no ring, socket closed, mic released", async () => {
+  const { w, call, signal } = outgoing({ holdMic: true });
   const started = call.start();
+  // The socket opens (and says hello) while the microphone is asked for;
+  // its welcome must not ring before the microphone is there.
+  await signal.deliver(CALLER_WELCOME);
+  assert.deepEqual(signal.sent, [], "no ring without a microphone");
   call.hangup();
   assert.deepEqual(call.state, {
     kind: "ended",
@@ -752,7 +908,8 @@ Deno.test("caller: cancelled while the microphone is asked for: no socket, mic r
   w.releaseMic();
   await started;
   assert.ok(w.mic.stopped());
-  assert.equal(hellos.length, 0);
+  assert.deepEqual(signal.sent, [], "never rang, nothing to cancel");
+  assert.ok(signal.closed);
   assert.equal(kindOf(call), "ended");
 });
 

@@ -47,6 +47,8 @@ export type Msg<T extends ServerMessage["type"]> = Extract<
   { type: T }
 >;
 export type Listener = (state: CallState, old: CallState) => void;
+/** What a call gets before it connects, besides the microphone. */
+export type Prepared = [RTCIceServer[], Keys];
 
 /**
  * This side's device identity (for its `verify` proof: the callee's; a
@@ -68,6 +70,11 @@ export interface CallDeps {
   session(o: CallSessionOptions): CallSession;
   /** getUserMedia for the microphone. */
   microphone(): Promise<MediaStream>;
+  /**
+   * Whether this site may use the microphone already (no prompt will come):
+   * then a call need not wait for it before ringing.
+   */
+  micGranted(): Promise<boolean>;
   /** For the ICE servers (and the callee's look-up of a caller's key). */
   fetch(url: string, init?: RequestInit): Promise<Response>;
   /** This side's keys, read when the call is placed or answered. */
@@ -81,6 +88,10 @@ export interface CallDeps {
 export const browserDeps = (keys: () => Promise<Keys>): CallDeps => ({
   session: (o) => new CallSession(o),
   microphone: getMicrophone,
+  micGranted: () =>
+    navigator.permissions?.query({ name: "microphone" as PermissionName })
+      .then((p) => p.state === "granted", () => false) ??
+      Promise.resolve(false),
   fetch: (u, i) => fetch(u, i),
   keys,
   clock: {
@@ -314,21 +325,47 @@ export abstract class Call<D extends CallDeps = CallDeps> {
    * Microphone, ICE servers and keys; false when one is missing (the call
    * then ended, and says why) or the call ended meanwhile.
    */
-  protected async prepare(): Promise<boolean> {
-    this.set({ kind: "microphone" });
+  protected async prepare(pending?: Promise<Prepared>): Promise<boolean> {
+    if (!this.is("microphone")) this.set({ kind: "microphone" });
+    // All at once: the call waits for the slowest, not for their sum.
+    const network = this.network(pending);
+    if (!await this.microphone()) return false;
+    return await network;
+  }
+
+  /** ICE servers and keys, with no effect on the call. */
+  protected fetchPrepared(): Promise<Prepared> {
+    return Promise.all([fetchIceServers(this.d.fetch), this.d.keys()]);
+  }
+
+  /** The microphone; false (and the call ended) when it cannot be had. */
+  protected async microphone(): Promise<boolean> {
     try {
       this.mic = await this.d.microphone();
     } catch (e) {
+      this.micFailed();
       this.end("microphone", microphoneError(e));
       return false;
     }
+    if (this.live) return true;
+    this.stopMic();
+    return false;
+  }
+
+  /** The microphone could not be had: before the call ends for it. */
+  protected micFailed(): void {}
+
+  /**
+   * ICE servers and keys (`pending`: asked for already, see `fetchPrepared`);
+   * false (and the call ended) when they cannot be had.
+   */
+  protected async network(pending?: Promise<Prepared>): Promise<boolean> {
     try {
-      this.ice = await fetchIceServers(this.d.fetch);
-      this.keys = await this.d.keys();
+      [this.ice, this.keys] = await (pending ?? this.fetchPrepared());
     } catch {
       this.end("network");
     }
-    if (this.is("microphone")) return true;
+    if (this.live) return true;
     this.stopMic();
     return false;
   }
@@ -377,7 +414,7 @@ export abstract class Call<D extends CallDeps = CallDeps> {
     this.end("security", why);
   }
 
-  private stopMic() {
+  protected stopMic() {
     for (const t of this.mic?.getTracks() ?? []) t.stop();
   }
 

@@ -16,12 +16,37 @@ import type { InboxKey, SealedBox } from "../../crypto/sealed_box.ts";
 import type { CallerIdentity } from "../caller_identity.ts";
 import { certFingerprint, freshDtlsCert } from "../rtc.ts";
 import type { Hello, SignalClient, SocketState } from "../signal.ts";
-import { Call, type CallDeps, type Keys, type Msg } from "./base.ts";
+import {
+  Call,
+  type CallDeps,
+  type Keys,
+  type Msg,
+  type Prepared,
+} from "./base.ts";
 import { pin, pins, type Store } from "./prefs.ts";
 import { allowsVoicemail, callerText, type EndReason } from "./texts.ts";
 
 /** How long after connecting the callee has to prove who it is. */
 export const VERIFY_WITHIN_MS = 8000;
+/** How long a socket `warm` opened waits for the press. */
+export const WARM_MS = 30_000;
+
+/** Who calls, and the callee's inbox keys to seal it to. */
+interface Sender {
+  me: CallerIdentity | null;
+  inbox: InboxKey[] | null;
+}
+
+/** What `warm` starts before the press. */
+interface Warm {
+  socket: Promise<SignalClient>;
+  prepared: Promise<Prepared>;
+  granted: Promise<boolean>;
+  /** The ring's sealed identity, made before the press. */
+  sealed: Promise<SealedBox | null>;
+  /** Stops the expiry (the call was placed). */
+  cool: () => void;
+}
 
 /** What lib/identity/sealed_ring.ts's sealRing takes besides the keys. */
 export interface SealInput {
@@ -62,15 +87,21 @@ export async function callerKeys(): Promise<Keys> {
   };
 }
 
-/** The real sealing, loaded only when a call is placed. */
+let sealedRing: Promise<typeof import("../../identity/sealed_ring.ts")> | null =
+  null;
+const sealing = () => sealedRing ??= import("../../identity/sealed_ring.ts");
+
+/**
+ * The real sealing, loaded only when a call is placed (the sealing code
+ * loads while the identity is read, not after).
+ */
 export const browserSealing: Pick<OutgoingDeps, "callerIdentity" | "seal"> = {
-  callerIdentity: () =>
-    import("../caller_identity.ts").then((m) => m.loadCallerIdentity())
-      .catch(() => null),
-  seal: (input, keys) =>
-    import("../../identity/sealed_ring.ts").then((m) =>
-      m.sealRing(input, keys)
-    ),
+  callerIdentity: () => {
+    sealing().catch(() => {});
+    return import("../caller_identity.ts").then((m) => m.loadCallerIdentity())
+      .catch(() => null);
+  },
+  seal: (input, keys) => sealing().then((m) => m.sealRing(input, keys)),
 };
 
 export class OutgoingCall extends Call<OutgoingDeps> {
@@ -86,7 +117,16 @@ export class OutgoingCall extends Call<OutgoingDeps> {
   socket: SocketState = "open";
   /** The handle the sealed ring names; null: this call is anonymous. */
   callingAs: string | null = null;
-  private ring: Promise<ClientMessage> | null = null;
+  private ring: Promise<ClientMessage | null> | null = null;
+  /** The ring went out: cancelling must tell the server. */
+  private rang = false;
+  /** The microphone, when the ring did not wait for it. */
+  private micReady: Promise<boolean> | null = null;
+  /** The welcome the ring was last sent after (one ring per welcome). */
+  private welcomes = 0;
+  private rangAfter = 0;
+  /** What `warm` got ready before the press. */
+  private warmed: Warm | null = null;
   private deadline?: () => void;
 
   constructor(
@@ -107,62 +147,152 @@ export class OutgoingCall extends Call<OutgoingDeps> {
       return this.set({ kind: "keychanged", pinned });
     }
     pin(s, this.handle, this.wallet);
-    if (!await this.prepare()) return;
-    this.ring = this.ringMessage();
+    // The socket opens while the microphone, ICE servers and keys are got
+    // (or was opened by `warm`): its `welcome` sends the ring once they are,
+    // and the ring is sealed. With the microphone allowed already (no prompt
+    // can come), the ring does not wait for it: it follows while it rings.
+    const w = this.warmed ?? this.warmUp();
+    w.cool();
+    this.set({ kind: "microphone" });
+    const early = await w.granted;
+    if (!this.is("microphone")) return; // cancelled meanwhile
+    let ready: Promise<boolean>;
+    // Warmed while offline, say: asked again now.
+    const prepared = w.prepared.catch(() => this.fetchPrepared());
+    if (early) {
+      this.micReady = this.microphone();
+      ready = this.network(prepared);
+    } else ready = this.prepare(prepared);
+    // Sealed with the certificate this call really uses.
+    const sealed = w.prepared.then(
+      () => w.sealed,
+      () => this.sealFor(prepared, this.sender()),
+    );
+    this.ring = this.ringMessage(ready, sealed);
     try {
-      const signal = await this.d.connect({
-        type: "hello",
-        role: "caller",
-        callerToken: callerToken(s),
-      });
-      // Cancelled meanwhile: that socket has nothing to say.
-      if (this.is("microphone")) this.attach(signal);
-      else signal.close();
+      const signal = await w.socket;
+      // Cancelled or failed meanwhile: that socket has nothing to say.
+      if (this.is("microphone")) {
+        this.attach(signal);
+        // Opened before the press: its welcome came before it was ours.
+        if (signal.state === "open") this.onWelcome();
+      } else signal.close();
     } catch {
       this.end("network");
     }
+    // Placed (or failed) once the microphone, ICE servers and keys are in.
+    await ready;
+  }
+
+  /**
+   * The person is about to call (the pointer is over Call, or it has the
+   * focus): the socket, ICE servers, this call's certificate, the caller
+   * identity and the sealing code get ready now, the microphone not (that
+   * waits for the press). Unused for WARM_MS, the socket is closed again.
+   */
+  warm(): void {
+    if (this.is("idle") && !this.warmed) this.warmUp();
+  }
+
+  private warmUp(): Warm {
+    const socket = Promise.resolve(this.d.connect({
+      type: "hello",
+      role: "caller",
+      callerToken: callerToken(this.d.store),
+    }));
+    socket.catch(() => {});
+    const prepared = this.fetchPrepared();
+    prepared.catch(() => {});
+    const sealed = this.sealFor(prepared, this.sender());
+    const expire = this.d.clock.after(WARM_MS, () => {
+      if (!this.is("idle", "keychanged")) return;
+      this.warmed = null;
+      socket.then((s) => s.close(), () => {});
+    });
+    return this.warmed = {
+      socket,
+      prepared,
+      granted: this.d.micGranted().catch(() => false),
+      sealed,
+      cool: expire,
+    };
   }
 
   /** The ring, once sealed (or anonymous); again after a reconnect before `ringing`. */
   protected override async onWelcome(): Promise<void> {
-    if (!this.is("microphone") || this.token) return;
+    const welcome = ++this.welcomes;
+    if (!this.is("microphone") || this.token || !this.ring) return;
     const ring = await this.ring;
-    if (ring && this.is("microphone") && !this.token) this.send(ring);
+    if (
+      ring && this.is("microphone") && !this.token &&
+      this.rangAfter !== welcome
+    ) {
+      this.rangAfter = welcome;
+      this.rang = true;
+      this.send(ring);
+    }
   }
 
   /**
-   * The ring: sealed with who calls when this browser holds a caller
-   * identity and the callee has inbox keys; anonymous otherwise, and on any
-   * failure (sealing never stops a call).
+   * The ring, once `ready` (the microphone when the ring waits for it, ICE
+   * servers, this call's certificate): sealed with who calls when `sealed`
+   * has a block, anonymous otherwise. Null: `ready` failed, nothing rings.
    */
-  private async ringMessage(): Promise<ClientMessage> {
+  private async ringMessage(
+    ready: Promise<boolean>,
+    sealed: Promise<SealedBox | null>,
+  ): Promise<ClientMessage | null> {
     const ring = { type: "ring" as const, callId: this.id, to: this.handle };
+    if (!await ready) return null;
+    const box = await sealed;
+    return box ? { ...ring, sealed: box } : ring;
+  }
+
+  /**
+   * Who calls, sealed for the callee's inbox keys with this call's
+   * certificate fingerprint: made as soon as the identity, the keys and the
+   * certificate are there (before the press, when warmed), so the ring
+   * never waits for it. Null when this browser holds no caller identity,
+   * the callee has no inbox keys, or anything fails: sealing never stops a
+   * call, it rings anonymously.
+   */
+  private async sealFor(
+    prepared: Promise<Prepared>,
+    sender: Promise<Sender>,
+  ): Promise<SealedBox | null> {
     try {
-      const me = await this.d.callerIdentity();
-      const fingerprint = certFingerprint(this.keys.certificate);
-      if (!me || !fingerprint) return ring;
-      // No cookie: the look-up says nothing about who asks.
-      const res = await this.d.fetch(
-        `/handles/${encodeURIComponent(this.handle)}/inbox-keys`,
-        { credentials: "omit" },
-      );
-      const keys = res.ok
-        ? ((await res.json()) as { keys?: InboxKey[] }).keys
-        : null;
-      if (!keys?.length) return ring;
-      const sealed = await this.d.seal({
+      const [[, keys], { me, inbox }] = await Promise.all([prepared, sender]);
+      const fingerprint = certFingerprint(keys.certificate);
+      if (!me || !fingerprint || !inbox?.length) return null;
+      const box = await this.d.seal({
         callId: this.id,
         to: this.handle,
         fingerprint,
         identity: me.identity,
         attestation: me.attestation,
-      }, keys);
+      }, inbox);
       this.callingAs = me.handle;
-      this.changed();
-      return { ...ring, sealed };
+      return box;
     } catch {
-      return ring;
+      return null;
     }
+  }
+
+  /**
+   * Who calls (this browser's caller identity) and the callee's inbox keys
+   * to seal it to; looked up only when there is an identity.
+   */
+  private async sender(): Promise<Sender> {
+    const me = await this.d.callerIdentity().catch(() => null);
+    if (!me) return { me: null, inbox: null };
+    // No cookie: the look-up says nothing about who asks.
+    const inbox = await this.d.fetch(
+      `/handles/${encodeURIComponent(this.handle)}/inbox-keys`,
+      { credentials: "omit" },
+    ).then(async (res) =>
+      res.ok ? ((await res.json()) as { keys?: InboxKey[] }).keys ?? null : null
+    ).catch(() => null);
+    return { me, inbox };
   }
 
   /** The ring reached the devices: gather candidates meanwhile. */
@@ -170,14 +300,26 @@ export class OutgoingCall extends Call<OutgoingDeps> {
     if (!this.is("microphone")) return;
     this.token = m.resumeToken;
     this.set({ kind: "ringing", devices: m.devices });
+    // A ring that did not wait for the microphone waits for it here.
+    if (this.micReady && !await this.micReady) return;
+    if (!this.is("ringing", "connecting")) return;
     await this.open("caller").prepareOffer();
+    // Accepted while the offer was made: it goes out now.
+    if (this.is("connecting")) this.session?.sendOffer();
   }
 
-  /** A device answered: the offer goes out now. */
+  /** A device answered: the offer goes out now (or once it is made). */
   protected override onAccepted(): void {
     if (!this.is("ringing")) return;
     this.set({ kind: "connecting" });
     this.session?.sendOffer();
+  }
+
+  /** No microphone after the ring went out: the callee stops ringing. */
+  protected override micFailed(): void {
+    if (this.rang && this.live) {
+      this.send({ type: "cancel", callId: this.id });
+    }
   }
 
   /** Unanswered: the server's verdict, and maybe a voicemail. */
@@ -244,12 +386,17 @@ export class OutgoingCall extends Call<OutgoingDeps> {
   }
 
   protected drop(): void {
-    this.send({ type: "cancel", callId: this.id });
+    // Not rung yet (the socket opens while the microphone is asked for):
+    // nothing to cancel on the server.
+    if (this.rang) this.send({ type: "cancel", callId: this.id });
     this.end("cancelled");
   }
 
   protected override release(): void {
     this.deadline?.();
     this.signal?.close();
+    // Warmed and never used (the page went away before the press).
+    const w = this.warmed;
+    if (w && !this.signal) w.socket.then((s) => s.close(), () => {});
   }
 }
