@@ -26,6 +26,7 @@ import {
 import { useHydrated } from "../lib/client/hydrated.ts";
 import { ensureInboxKey, loadInboxKey } from "../lib/client/inbox_key.ts";
 import { SignalSocket, type SocketState } from "../lib/client/signal.ts";
+import { IceCache } from "../lib/client/rtc.ts";
 import { openRing } from "../lib/identity/sealed_ring.ts";
 
 /**
@@ -130,6 +131,7 @@ export default function Receiver(
       },
     });
     let inboxKey: ReturnType<typeof loadInboxKey> | null = null;
+    const ice = new IceCache((u, i) => fetch(u, i));
     const deps: IncomingDeps = {
       ...browserDeps(() =>
         Promise.resolve({
@@ -137,6 +139,7 @@ export default function Receiver(
           certificate: identity.current?.dtls,
         })
       ),
+      iceServers: () => ice.get(),
       async openRing(box, expect): Promise<RingVerdict> {
         // Read once per session, not per ring (it only ever gets made).
         const key = await (inboxKey ??= loadInboxKey());

@@ -91,6 +91,43 @@ export async function fetchIceServers(
   return body.iceServers;
 }
 
+/**
+ * ICE servers kept for a device page's calls: fetched at most once per
+ * half their lifetime (the server's `ttl`, at most 10 minutes), so a call
+ * that rings can have them before it is answered without a fetch per ring.
+ */
+export class IceCache {
+  private got: { servers: Promise<RTCIceServer[]>; until: number } | null =
+    null;
+
+  constructor(
+    private f: (url: string, init?: RequestInit) => Promise<Response>,
+    private now: () => number = Date.now,
+  ) {}
+
+  get(): Promise<RTCIceServer[]> {
+    const t = this.now();
+    if (this.got && t < this.got.until) return this.got.servers;
+    const servers = this.f("/api/ice", { credentials: "same-origin" })
+      .then(async (res) => {
+        if (!res.ok) throw new Error(`ICE servers unavailable (${res.status})`);
+        const body = await res.json() as {
+          iceServers: RTCIceServer[];
+          ttl?: number;
+        };
+        const keep = Math.min(600, Math.max(0, (body.ttl ?? 0) / 2)) * 1000;
+        if (this.got?.servers === servers) this.got.until = t + keep;
+        return body.iceServers;
+      });
+    // Until it answers, callers share this fetch; a failure is not kept.
+    this.got = { servers, until: Infinity };
+    servers.catch(() => {
+      if (this.got?.servers === servers) this.got = null;
+    });
+    return servers;
+  }
+}
+
 export async function getMicrophone(): Promise<MediaStream> {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new Error("This browser cannot use a microphone here.");

@@ -1372,6 +1372,7 @@ Deno.test("callee: answered elsewhere or ended while the microphone is asked for
   const { w, signal, calls } = ring({ holdMic: true });
   await signal.deliver({ type: "incoming", callId: ID });
   const answering = calls[0].answer();
+  await until(() => w.micAsked() === 1);
   await signal.deliver({ type: "answered-elsewhere", callId: ID });
   assert.deepEqual(calls[0].state, {
     kind: "ended",
@@ -1383,6 +1384,37 @@ Deno.test("callee: answered elsewhere or ended while the microphone is asked for
   assert.ok(w.mic.stopped());
   assert.deepEqual(signal.sent, [], "neither accept nor decline");
   assert.equal(w.sessions.length, 0);
+});
+
+Deno.test("callee: with the microphone allowed already the accept goes before it comes; the offer waits for it", async () => {
+  const { w, signal, calls } = ring({ holdMic: true, micGranted: true });
+  await signal.deliver({ type: "incoming", callId: ID });
+  const answering = calls[0].answer();
+  await until(() => signal.sent.length === 1);
+  assert.deepEqual(signal.sent, [{ type: "accept", callId: ID }]);
+  assert.equal(kindOf(calls[0]), "connecting");
+  // The caller's offer comes before the microphone: it waits, then is read.
+  const offer: ServerMessage = { type: "offer", callId: ID, sdp: "v=0" };
+  const reading = signal.deliver(offer);
+  assert.equal(w.sessions.length, 0, "no media session without a mic");
+  w.releaseMic();
+  await answering;
+  await reading;
+  await until(() => w.sessions[0]?.handled.length === 1);
+  assert.deepEqual(w.sessions[0].handled, [offer]);
+
+  // The microphone failing after the accept hangs up (the caller hears it).
+  const b = ring({ holdMic: true, micGranted: true });
+  await b.signal.deliver({ type: "incoming", callId: ID });
+  b.calls[0].answer();
+  await until(() => b.signal.sent.length === 1);
+  b.w.micFails("NotReadableError");
+  await until(() => kindOf(b.calls[0]) === "ended");
+  assert.deepEqual(b.signal.last("hangup"), {
+    type: "hangup",
+    callId: ID,
+    reason: "failed",
+  });
 });
 
 Deno.test("callee: the caller's endings, in the callee's words", async () => {

@@ -79,6 +79,8 @@ export interface CallDeps {
   fetch(url: string, init?: RequestInit): Promise<Response>;
   /** This side's keys, read when the call is placed or answered. */
   keys(): Promise<Keys>;
+  /** ICE servers kept across calls (an IceCache); else fetched per call. */
+  iceServers?(): Promise<RTCIceServer[]>;
   clock: Clock;
   /** Where preferences live (localStorage). */
   store: Store;
@@ -335,7 +337,10 @@ export abstract class Call<D extends CallDeps = CallDeps> {
 
   /** ICE servers and keys, with no effect on the call. */
   protected fetchPrepared(): Promise<Prepared> {
-    return Promise.all([fetchIceServers(this.d.fetch), this.d.keys()]);
+    return Promise.all([
+      this.d.iceServers?.() ?? fetchIceServers(this.d.fetch),
+      this.d.keys(),
+    ]);
   }
 
   /** The microphone; false (and the call ended) when it cannot be had. */

@@ -10,6 +10,7 @@
  * connection uses must be the one the caller signed, or the call is
  * stopped before any audio plays.
  */
+import type { ServerMessage } from "@/signaling/protocol.ts";
 import type { Hello, SignalClient } from "../signal.ts";
 import { Call, type CallDeps, type Clock, type Msg } from "./base.ts";
 import { rememberCaller } from "./known_callers.ts";
@@ -184,6 +185,10 @@ export class IncomingCall extends Call<IncomingDeps> {
   /** Who is calling: shown only as far as it was checked. */
   caller: CallerId = { kind: "checking" };
   private keyChecked = false;
+  /** The media session, opened once the microphone came (early accept). */
+  private opening: Promise<void> | null = null;
+  /** Whether the microphone is allowed already, asked when it rings. */
+  private granted: Promise<boolean> | null = null;
 
   constructor(callId: string, signal: SignalClient, d: IncomingDeps) {
     super(callId, callerName({ kind: "checking" }), d);
@@ -237,20 +242,52 @@ export class IncomingCall extends Call<IncomingDeps> {
   /** Answers: microphone and media session first, then `accept`. */
   async answer(): Promise<void> {
     if (!this.is("ringing")) return;
-    if (!await this.prepare()) {
-      const s = this.state;
-      // No microphone (or no ICE servers): the caller hears "declined".
-      if (
-        s.kind === "ended" &&
-        (s.reason === "microphone" || s.reason === "network")
-      ) {
-        this.send({ type: "decline", callId: this.id });
-      }
+    this.set({ kind: "microphone" });
+    const early = await (this.granted ?? this.d.micGranted())
+      .catch(() => false);
+    if (!this.is("microphone")) return; // ended meanwhile
+    if (early) {
+      // Allowed already, no prompt can come: the accept goes as soon as the
+      // ICE servers and keys are in, while the microphone comes; the media
+      // session opens (and the caller's offer is read) once it is here.
+      const mic = this.microphone();
+      if (!await this.network()) return this.unanswered();
+      this.set({ kind: "connecting" });
+      this.send({ type: "accept", callId: this.id });
+      this.opening = mic.then((ok) => {
+        if (ok && this.answered) this.open("callee");
+      });
       return;
     }
+    if (!await this.prepare()) return this.unanswered();
     this.open("callee");
     this.set({ kind: "connecting" });
     this.send({ type: "accept", callId: this.id });
+  }
+
+  /** Answering failed: no microphone (or no ICE servers). */
+  private unanswered(): void {
+    const s = this.state;
+    // The caller hears "declined".
+    if (
+      s.kind === "ended" &&
+      (s.reason === "microphone" || s.reason === "network")
+    ) {
+      this.send({ type: "decline", callId: this.id });
+    }
+  }
+
+  /** The microphone failed after the accept went: the call is over. */
+  protected override micFailed(): void {
+    if (this.is("connecting")) {
+      this.send({ type: "hangup", callId: this.id, reason: "failed" });
+    }
+  }
+
+  /** The caller's offer and candidates wait for the media session. */
+  protected override async onMedia(m: ServerMessage): Promise<void> {
+    if (this.opening) await this.opening;
+    return await super.onMedia(m);
   }
 
   /** Declines for every device of the handle. */
@@ -259,7 +296,12 @@ export class IncomingCall extends Call<IncomingDeps> {
   }
 
   protected override onIncoming(): void {
-    if (this.is("idle")) this.set({ kind: "ringing", devices: 0 });
+    if (!this.is("idle")) return;
+    this.set({ kind: "ringing", devices: 0 });
+    // Asked now, so an answer need not wait for them (ICE servers are
+    // kept across calls; the microphone is never asked before an answer).
+    this.d.iceServers?.().catch(() => {});
+    this.granted = this.d.micGranted().catch(() => false);
   }
 
   /** This device won the accept: its token resumes the call. */
