@@ -26,29 +26,11 @@ import {
   pub,
   ringCaller,
 } from "../tests/_helpers/ring_identity.ts";
+import { stats, time } from "./_timing.ts";
 
 const RUNS = 200;
 const WARMUP = 20;
-
-function stats(xs: number[]): { median: number; p95: number } {
-  const s = xs.toSorted((a, b) => a - b);
-  const m = s.length >> 1;
-  return {
-    median: s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2,
-    p95: s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)],
-  };
-}
-
-async function time(f: () => Promise<unknown>): Promise<number[]> {
-  for (let i = 0; i < WARMUP; i++) await f();
-  const out: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    await f();
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
+const timed = (f: () => Promise<unknown>) => time(f, RUNS, WARMUP);
 
 // The caller: a wallet-signed device certificate and the server's attestation.
 const now = new Date();
@@ -91,14 +73,14 @@ for (const n of [1, 10]) {
     attestation,
   };
   let box: SealedBox | undefined;
-  const seal = await time(async () => {
+  const seal = await timed(async () => {
     box = await sealRing(input, keys);
   });
   const sealed = box!;
   // The last device's entry: the worst case for finding it.
   const last = devices[n - 1];
   const expect = { callId, handle: "bob", ringMs: 60_000, attestationKey };
-  const open = await time(async () => {
+  const open = await timed(async () => {
     const v = await openRing(sealed, last, expect);
     if (!v.ok) throw new Error(`bad round trip: ${v.reason}`);
   });
@@ -115,14 +97,14 @@ for (const n of [1, 10]) {
     await aes("encrypt"),
     pt as BufferSource,
   );
-  const baseEnc = await time(async () =>
+  const baseEnc = await timed(async () =>
     crypto.subtle.encrypt(
       { name: "AES-GCM", iv: crypto.getRandomValues(new Uint8Array(12)) },
       await aes("encrypt"),
       pt as BufferSource,
     )
   );
-  const baseDec = await time(async () =>
+  const baseDec = await timed(async () =>
     crypto.subtle.decrypt({ name: "AES-GCM", iv }, await aes("decrypt"), ct)
   );
 

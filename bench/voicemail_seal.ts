@@ -11,9 +11,11 @@ import {
   openVoicemail,
   sealVoicemail,
 } from "../lib/voicemail/envelope.ts";
+import { time } from "./_timing.ts";
 
 const RUNS = 20;
 const WARMUP = 3;
+const timed = (f: () => Promise<unknown>) => time(f, RUNS, WARMUP);
 const AUDIO_BYTES = (60 * 32_000) / 8; // 240,000
 
 const audio = new Uint8Array(AUDIO_BYTES);
@@ -36,17 +38,6 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function time(f: () => Promise<unknown>): Promise<number[]> {
-  for (let i = 0; i < WARMUP; i++) await f();
-  const out: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    await f();
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
-
 console.log(
   `voicemail envelope: ${AUDIO_BYTES} B audio, median of ${RUNS} (ms), ` +
     `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}`,
@@ -58,13 +49,13 @@ for (const n of [1, 3, 10]) {
   );
   const keys = devices.map(({ keyId, publicKey }) => ({ keyId, publicKey }));
   let env: Envelope | undefined;
-  const seal = await time(async () => {
+  const seal = await timed(async () => {
     env = await sealVoicemail(input, keys);
   });
   const sealed = env!;
   // The last device's entry: the worst case for finding it.
   const last = devices[n - 1];
-  const open = await time(async () => {
+  const open = await timed(async () => {
     const vm = await openVoicemail(sealed, last, expected);
     if (vm.audio.length !== AUDIO_BYTES) throw new Error("bad round trip");
   });

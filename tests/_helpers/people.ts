@@ -47,6 +47,16 @@ export async function answerCall(page: Page): Promise<void> {
   await button!.click();
 }
 
+/** The caller hangs up; both pages say so. */
+export async function hangUp(caller: Page, callee: Page): Promise<void> {
+  const hangup = await caller.waitForSelector(
+    "xpath/.//button[normalize-space(.)='Hang up']",
+  );
+  await hangup!.click();
+  await waitForText(caller, ".call .status", "You hung up.");
+  await waitForText(callee, ".receiver .note", "The caller hung up.");
+}
+
 /** On /@handle: press Call. */
 export async function pressCall(page: Page, handle: string): Promise<void> {
   const call = await page.waitForSelector(

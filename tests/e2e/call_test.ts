@@ -10,6 +10,7 @@ import {
   waitForText,
 } from "../_helpers/browser.ts";
 import {
+  hangUp,
   pressCall,
   readCallLog,
   receiveCalls,
@@ -66,12 +67,7 @@ Deno.test({
       "Connected with an anonymous caller",
     );
 
-    const hangup = await alice.waitForSelector(
-      "xpath/.//button[normalize-space(.)='Hang up']",
-    );
-    await hangup!.click();
-    await waitForText(alice, ".call .status", "You hung up.");
-    await waitForText(bob, ".receiver .note", "The caller hung up.");
+    await hangUp(alice, bob);
 
     const logs = await readCallLog(server.kvPath);
     assert.equal(logs.length, 1);

@@ -39,6 +39,7 @@ import { startMitmProxy } from "../_helpers/mitm.ts";
 import {
   answerCall,
   canCallAs,
+  hangUp,
   pressCall,
   readCallLog,
   receiveCalls,
@@ -143,12 +144,7 @@ Deno.test({
       ".in-call .identity",
       "Verified: @bob_sealed's device",
     );
-    const hangup = await alice.waitForSelector(
-      "xpath/.//button[normalize-space(.)='Hang up']",
-    );
-    await hangup!.click();
-    await waitForText(alice, ".call .status", "You hung up.");
-    await waitForText(bob, ".receiver .note", "The caller hung up.");
+    await hangUp(alice, bob);
 
     // The frames: the ring went sealed, Bob got it sealed, no `from`, and
     // Alice sent no `verify` (her certificate would have named her).
