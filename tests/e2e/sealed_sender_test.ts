@@ -32,6 +32,7 @@ import {
   type Frame,
   launchBrowser,
   recordFrames,
+  type TestBrowser,
   waitForText,
 } from "../_helpers/browser.ts";
 import { TestClient } from "../_helpers/app.ts";
@@ -51,6 +52,24 @@ import { newWallet } from "../_helpers/wallet.ts";
 
 /** startAppServer's REACH_HMAC_KEY. */
 const HMAC_KEY = new Uint8Array(32).fill(1);
+
+/**
+ * Bob (`bob_<tag>`, receiving calls) and Alice (`alice_<tag>`), each signed
+ * up in their own browser, each able to call as themselves.
+ */
+async function bobAndAlice(
+  bobBrowser: TestBrowser,
+  aliceBrowser: TestBrowser,
+  origin: string,
+  tag: string,
+): Promise<{ bob: Page; alice: Page }> {
+  const bob = await signUp(bobBrowser.browser, origin, `bob_${tag}`);
+  await receiveCalls(bob, `bob_${tag}`);
+  await canCallAs(bob, `bob_${tag}`);
+  const alice = await signUp(aliceBrowser.browser, origin, `alice_${tag}`);
+  await canCallAs(alice, `alice_${tag}`);
+  return { bob, alice };
+}
 
 /** Any value as searchable text: bytes in hex, big integers in decimal. */
 function show(v: unknown): string {
@@ -97,16 +116,13 @@ Deno.test({
     await using server = await startAppServer({}, { dir });
     await using bobBrowser = await launchBrowser();
     await using aliceBrowser = await launchBrowser();
-    const bob = await signUp(bobBrowser.browser, server.origin, "bob_sealed");
-    const bobErrors = collectErrors(bob);
-    await receiveCalls(bob, "bob_sealed");
-    await canCallAs(bob, "bob_sealed");
-    const alice = await signUp(
-      aliceBrowser.browser,
+    const { bob, alice } = await bobAndAlice(
+      bobBrowser,
+      aliceBrowser,
       server.origin,
-      "alice_sealed",
+      "sealed",
     );
-    await canCallAs(alice, "alice_sealed");
+    const bobErrors = collectErrors(bob);
     const { walletPubkey: wallet } = await (await fetch(
       `${server.origin}/handles/alice_sealed`,
     )).json() as { walletPubkey: string };
@@ -302,15 +318,12 @@ Deno.test({
     await using _proxy = proxy;
     await using bobBrowser = await launchBrowser();
     await using aliceBrowser = await launchBrowser();
-    const bob = await signUp(bobBrowser.browser, proxy.origin, "bob_forged");
-    await receiveCalls(bob, "bob_forged");
-    await canCallAs(bob, "bob_forged");
-    const alice = await signUp(
-      aliceBrowser.browser,
+    const { bob, alice } = await bobAndAlice(
+      bobBrowser,
+      aliceBrowser,
       proxy.origin,
-      "alice_forged",
+      "forged",
     );
-    await canCallAs(alice, "alice_forged");
     const aliceWallet = (await (await fetch(
       `${server.origin}/handles/alice_forged`,
     )).json()).walletPubkey as string;
