@@ -167,14 +167,26 @@ export class Calls {
       message: "Too many calls right now; please wait a minute and try again.",
     };
     // The caller's own budget first: it is counted even for handles that do
-    // not exist (that is what stops a scan of the name space).
+    // not exist (that is what stops a scan of the name space). The handle's
+    // look-up and the record's hashes go meanwhile; none of them is kept
+    // unless the ring goes on.
     const own: Charge = {
       limit: "ringsPerAddress",
       subject: r.limitBy.address,
     };
-    if (!(await spend(kv, this.o.limits, [own])).ok) return limited;
+    const resumeToken = randomHex(32);
+    const hashes = Promise.all([
+      hmacHex(this.o.hmacKey, "caller", r.callerId),
+      hmacHex(this.o.hmacKey, "callee", r.to),
+      sha256Hex(resumeToken),
+    ]);
+    const [spent, profile] = await Promise.all([
+      spend(kv, this.o.limits, [own]),
+      getProfile(kv, r.to),
+    ]);
+    if (!spent.ok) return limited;
     // Nothing is counted or stored for a handle that does not exist.
-    if (!await getProfile(kv, r.to)) {
+    if (!profile) {
       return {
         ok: false,
         code: "unknown_handle",
@@ -191,16 +203,15 @@ export class Calls {
       { limit: "anonymousRingsPerHandle", subject: r.to },
     ]);
     if (!shares.ok) return limited;
-    const callerHash = await hmacHex(this.o.hmacKey, "caller", r.callerId);
-    const resumeToken = randomHex(32);
+    const [callerHash, calleeHash, callerResume] = await hashes;
     const rec = {
       callId: r.callId,
       state: "ringing",
       calleeHandle: r.to,
       callerHash,
-      calleeHash: await hmacHex(this.o.hmacKey, "callee", r.to),
+      calleeHash,
       createdAt: Date.now(),
-      callerResume: await sha256Hex(resumeToken),
+      callerResume,
       callerConn: r.callerConn,
     } satisfies Omit<
       CallRecord,
