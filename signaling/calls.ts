@@ -288,18 +288,21 @@ export class Calls {
     deviceId: string,
     conn: string,
   ): Promise<
-    | { ok: true; resumeToken: string }
+    | { ok: true; resumeToken: string; callerConn: string }
     | { ok: false; code: "forbidden" | "answered" | "not_ringing" }
   > {
-    const rec = await getCall(this.o.kv, callId);
+    const resumeToken = randomHex(32);
+    const [rec, resumeHash] = await Promise.all([
+      getCall(this.o.kv, callId),
+      sha256Hex(resumeToken),
+    ]);
     if (!rec) return { ok: false, code: "not_ringing" };
     if (rec.calleeHandle !== handle) return { ok: false, code: "forbidden" };
-    const resumeToken = randomHex(32);
     const won = await acceptCall(
       this.o.kv,
       callId,
       deviceId,
-      await sha256Hex(resumeToken),
+      resumeHash,
       conn,
     );
     if (!won) {
@@ -312,16 +315,15 @@ export class Calls {
     this.cancelTimer(`ring:${callId}`);
     log("call.answered", { callId });
     this.o.push?.cancel(handle, callId);
-    await this.o.notify(connTopic(won.callerConn), {
-      type: "accepted",
-      callId,
-    });
-    await this.o.notify(
-      devicesTopic(handle),
-      { type: "answered-elsewhere", callId },
-      deviceId,
-    );
-    return { ok: true, resumeToken };
+    await Promise.all([
+      this.o.notify(connTopic(won.callerConn), { type: "accepted", callId }),
+      this.o.notify(
+        devicesTopic(handle),
+        { type: "answered-elsewhere", callId },
+        deviceId,
+      ),
+    ]);
+    return { ok: true, resumeToken, callerConn: won.callerConn };
   }
 
   async hangup(

@@ -786,6 +786,40 @@ export class Hub {
       callId: msg.callId,
       resumeToken: r.resumeToken,
     });
+    // The record this accept wrote names both sides: their routes are known
+    // now, so the offer and the answer need no read of it (as inCall would
+    // set them after reading it; ticks confirm them, notices drop them).
+    this.knowRoute(conn, msg.callId, "callee", this.routeTo(r.callerConn));
+    const caller = this.byId.get(r.callerConn);
+    if (caller) {
+      this.knowRoute(caller, msg.callId, "caller", this.routeTo(conn.id));
+    }
+  }
+
+  /** The route to connection `to`, good for routeTtlMs. */
+  private routeTo(to: string): Omit<Route, "role"> {
+    return {
+      topic: connTopic(to),
+      peer: this.byId.get(to),
+      until: Date.now() + this.routeTtlMs,
+    };
+  }
+
+  /**
+   * Keeps `conn`'s route for its side of a call, if it still speaks for
+   * that side; returns the route.
+   */
+  private knowRoute(
+    conn: Conn,
+    callId: string,
+    role: Role,
+    to: Omit<Route, "role">,
+  ): Route {
+    const route = { role, ...to };
+    if (!conn.closed && conn.calls.get(callId) === role) {
+      conn.routes.set(callId, route);
+    }
+    return route;
   }
 
   private async resume(conn: Conn, msg: ClientMessageOf<"resume">) {
@@ -889,16 +923,10 @@ export class Hub {
     }
     // offer, answer, candidate, ice-restart, verify: relayed as they are,
     // and the route kept while this socket speaks for the call.
-    const route: Route = {
-      role,
-      topic: connTopic(to),
-      peer: this.byId.get(to),
-      until: Date.now() + this.routeTtlMs,
-    };
-    if (conn.calls.get(msg.callId) === role) {
-      conn.routes.set(msg.callId, route);
-    }
-    await this.relay(route, msg);
+    await this.relay(
+      this.knowRoute(conn, msg.callId, role, this.routeTo(to)),
+      msg,
+    );
   }
 
   /**
