@@ -545,3 +545,30 @@ for (const kind of ["broadcast", "kv"] as const) {
     }
   });
 }
+
+Deno.test("fast path: right after the accept, the offer and the answer are relayed without reading the call record", async () => {
+  await using app = await testApp();
+  const base = app.listen();
+  await using dev = await device(base, await owner(app, "ada_accept"));
+  await using a = await caller(base);
+  const { callId } = await answered(a, "ada_accept", dev);
+  // From here on, count the reads of this call's record.
+  let reads = 0;
+  const get = app.kv.get.bind(app.kv);
+  app.kv.get = ((key: Deno.KvKey, o?: unknown) => {
+    if (key.includes(callId)) reads++;
+    return get(key, o as never);
+  }) as typeof app.kv.get;
+  try {
+    a.send({ type: "offer", callId, sdp: "v=0\r\n" });
+    await dev.next("offer", (m) => m.callId === callId);
+    dev.send({ type: "answer", callId, sdp: "v=0\r\n" });
+    await a.next("answer", (m) => m.callId === callId);
+    assert.equal(reads, 0, "both routes were known from the accept");
+    // The routes are the record's: the wrong side is still refused.
+    dev.send({ type: "offer", callId, sdp: "v=0\r\n" });
+    assert.equal((await dev.closed).code, CLOSE.forbidden);
+  } finally {
+    app.kv.get = get;
+  }
+});
