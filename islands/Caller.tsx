@@ -7,6 +7,7 @@ import {
   OutgoingCall,
 } from "../lib/client/call/outgoing.ts";
 import { useHydrated } from "../lib/client/hydrated.ts";
+import { openSignalSocket } from "../lib/client/signal_open.ts";
 
 interface Props {
   handle: string;
@@ -53,7 +54,11 @@ export default function Caller(
       c = new OutgoingCall(handle, walletPubkey, {
         ...browserDeps(callerKeys),
         ...browserSealing,
-        connect: async (hello) => new (await signal).SignalSocket({ hello }),
+        // The socket opens now; the code that speaks on it is still loading.
+        connect: async (hello) => {
+          const socket = openSignalSocket();
+          return new (await signal).SignalSocket({ hello, socket });
+        },
       });
       const self = c;
       c.listen((s) => {

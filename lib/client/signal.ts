@@ -6,8 +6,8 @@
  * construction, others may `listen` (each call of lib/client/call/ does).
  */
 import type { ClientMessage, ServerMessage } from "@/signaling/protocol.ts";
+import { openSignalSocket } from "./signal_open.ts";
 
-const SUBPROTOCOL = "reach-signal.v1";
 const MAX_QUEUE = 200;
 
 export type Hello = Extract<ClientMessage, { type: "hello" }>;
@@ -25,6 +25,11 @@ export interface SignalListener {
 
 export interface SignalOptions extends SignalListener {
   hello: Hello;
+  /**
+   * A socket opened already (openSignalSocket), for the first connection;
+   * not yet open or open, else a new one is opened.
+   */
+  socket?: WebSocket;
 }
 
 /** What a call needs of the socket: SignalSocket, or a fake in tests. */
@@ -72,12 +77,18 @@ export class SignalSocket implements SignalClient {
   }
 
   private connect() {
-    const url = new URL("/api/signal", location.href);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(url, SUBPROTOCOL);
+    const given = this.o.socket;
+    this.o.socket = undefined;
+    const ws = given && given.readyState <= WebSocket.OPEN
+      ? given
+      : openSignalSocket();
     this.ws = ws;
     this.welcomed = false;
-    ws.onopen = () => ws.send(JSON.stringify(this.o.hello));
+    // The server says nothing before the hello, so a socket that opened
+    // before it was handed over has missed nothing but its `open`.
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify(this.o.hello));
+    } else ws.onopen = () => ws.send(JSON.stringify(this.o.hello));
     ws.onmessage = (e) => {
       let msg: ServerMessage;
       try {
