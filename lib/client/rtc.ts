@@ -82,13 +82,21 @@ export const RESTART_AFTER_MS = 2_000;
 /** Between ICE restart attempts while still disconnected. */
 export const RETRY_RESTART_MS = 5_000;
 
-export async function fetchIceServers(
-  f: (url: string, init?: RequestInit) => Promise<Response> = fetch,
-): Promise<RTCIceServer[]> {
+type Fetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+/** `GET /api/ice`: the ICE servers and how long (s) their credentials last. */
+async function fetchIce(
+  f: Fetch,
+): Promise<{ iceServers: RTCIceServer[]; ttl?: number }> {
   const res = await f("/api/ice", { credentials: "same-origin" });
   if (!res.ok) throw new Error(`ICE servers unavailable (${res.status})`);
-  const body = await res.json() as { iceServers: RTCIceServer[] };
-  return body.iceServers;
+  return await res.json();
+}
+
+export async function fetchIceServers(
+  f: Fetch = fetch,
+): Promise<RTCIceServer[]> {
+  return (await fetchIce(f)).iceServers;
 }
 
 /**
@@ -100,25 +108,16 @@ export class IceCache {
   private got: { servers: Promise<RTCIceServer[]>; until: number } | null =
     null;
 
-  constructor(
-    private f: (url: string, init?: RequestInit) => Promise<Response>,
-    private now: () => number = Date.now,
-  ) {}
+  constructor(private f: Fetch, private now: () => number = Date.now) {}
 
   get(): Promise<RTCIceServer[]> {
     const t = this.now();
     if (this.got && t < this.got.until) return this.got.servers;
-    const servers = this.f("/api/ice", { credentials: "same-origin" })
-      .then(async (res) => {
-        if (!res.ok) throw new Error(`ICE servers unavailable (${res.status})`);
-        const body = await res.json() as {
-          iceServers: RTCIceServer[];
-          ttl?: number;
-        };
-        const keep = Math.min(600, Math.max(0, (body.ttl ?? 0) / 2)) * 1000;
-        if (this.got?.servers === servers) this.got.until = t + keep;
-        return body.iceServers;
-      });
+    const servers = fetchIce(this.f).then((body) => {
+      const keep = Math.min(600, Math.max(0, (body.ttl ?? 0) / 2)) * 1000;
+      if (this.got?.servers === servers) this.got.until = t + keep;
+      return body.iceServers;
+    });
     // Until it answers, callers share this fetch; a failure is not kept.
     this.got = { servers, until: Infinity };
     servers.catch(() => {

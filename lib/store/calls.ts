@@ -211,12 +211,27 @@ function changeSide(
   now: number,
   fields: (prefix: Side) => Partial<CallRecord>,
 ): Promise<CallRecord | null> {
-  return updateCall(kv, callId, (rec) => {
-    if ((side === "caller" ? rec.callerConn : rec.calleeConn) !== conn) {
-      return null;
-    }
-    return expiry(rec, now) ? null : fields(side);
-  }, now);
+  return updateCall(
+    kv,
+    callId,
+    (rec) => speaksFor(rec, side, conn, now) ? fields(side) : null,
+    now,
+  );
+}
+
+/**
+ * Whether `conn` speaks for `side` of the live call `rec` at `now` (the
+ * record names it, and no deadline has passed).
+ */
+function speaksFor(
+  rec: CallRecord,
+  side: Side,
+  conn: string,
+  now: number,
+): boolean {
+  return rec.state !== "ended" &&
+    (side === "caller" ? rec.callerConn : rec.calleeConn) === conn &&
+    !expiry(rec, now);
 }
 
 /**
@@ -297,10 +312,9 @@ async function touchBatch(
   entries.forEach((entry, i) => {
     const rec = entry.value;
     const mine = byCall.get(ids[i])!;
-    const live = rec && rec.state !== "ended" && !expiry(rec, now);
-    const applied = mine.filter((t) =>
-      live && (t.side === "caller" ? rec.callerConn : rec.calleeConn) === t.conn
-    );
+    const applied = rec
+      ? mine.filter((t) => speaksFor(rec, t.side, t.conn, now))
+      : [];
     for (const t of mine) {
       if (!applied.includes(t)) out.set(`${t.callId}:${t.side}`, null);
     }

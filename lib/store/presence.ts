@@ -17,11 +17,7 @@ export async function markOnline(
   whenBusy: "busy" | "ring" = "busy",
   now = Date.now(),
 ): Promise<void> {
-  await kv.set(
-    keys.presence(handle, deviceId),
-    { expiresAt: now + PRESENCE_TTL_MS, whenBusy } satisfies PresenceRecord,
-    { expireIn: PRESENCE_TTL_MS },
-  );
+  await markOnlineMany(kv, [{ handle, deviceId, whenBusy }], now);
 }
 
 /**
