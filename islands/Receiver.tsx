@@ -2,14 +2,11 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { Check, HideIp } from "../components/Check.tsx";
 import { LiveCall } from "../components/LiveCall.tsx";
 import { notifyRing, RingPanel, useRinging } from "../components/Ringing.tsx";
-import { browserDeps } from "../lib/client/call/base.ts";
 import {
   answerLink,
   deviceHello,
   type IncomingCall,
-  type IncomingDeps,
   NOT_RINGING,
-  type RingVerdict,
   watchRings,
 } from "../lib/client/call/incoming.ts";
 import {
@@ -18,41 +15,18 @@ import {
   RING_WHEN_BUSY,
   writePref,
 } from "../lib/client/call/prefs.ts";
-import { ensureAttestation } from "../lib/client/caller_identity.ts";
-import {
-  type DeviceIdentity,
-  loadDeviceIdentity,
-} from "../lib/client/device_identity.ts";
 import { useHydrated } from "../lib/client/hydrated.ts";
-import { ensureInboxKey, loadInboxKey } from "../lib/client/inbox_key.ts";
+import { ensureInboxKey } from "../lib/client/inbox_key.ts";
+import { deviceDeps, linkedSealed, OwnerKeys } from "../lib/client/receiver.ts";
 import { SignalSocket, type SocketState } from "../lib/client/signal.ts";
-import { IceCache } from "../lib/client/rtc.ts";
-import { openRing } from "../lib/identity/sealed_ring.ts";
-
-/**
- * A push notification's Answer link carries the ring's sealed caller
- * identity in the fragment (`#sealed=<base64url of its JSON>`), which never
- * reaches the server: the replayed `incoming` has none.
- */
-function linkedSealed(): unknown {
-  const m = /(?:^#|&)sealed=([A-Za-z0-9_-]+)/.exec(location.hash);
-  if (!m) return undefined;
-  try {
-    const bytes = Uint8Array.fromBase64(m[1], { alphabet: "base64url" });
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The /me page's switch to receive calls here: a view of IncomingCalls.
  * `answer`: the call a push notification's Answer opened the page for
  * (/me?answer=<callId>); the page receives, and answers it when it rings.
  * On load it also makes sure this browser can speak for the owner when it
- * calls someone (a device certificate and the server's handle attestation,
- * lib/client/caller_identity.ts) and can open sealed rings and voicemail
- * (its inbox key).
+ * calls someone and can open sealed rings and voicemail (OwnerKeys and
+ * deviceDeps, lib/client/receiver.ts).
  */
 export default function Receiver(
   { handle, wallet, answer, attestationKey }: {
@@ -72,34 +46,23 @@ export default function Receiver(
   const [note, setNote] = useState("");
   const [callerReady, setCallerReady] = useState<boolean | null>(null);
   const [, render] = useState(0);
-  const identity = useRef<DeviceIdentity | null>(null);
-  const speaking = useRef<Promise<void>>(Promise.resolve());
+  const [keys] = useState(() => new OwnerKeys(handle, wallet));
   const linked = useRef(answer ?? null);
   const sealed = useRef<unknown>(undefined);
   const rings = calls.filter((c) => c.state.kind === "ringing");
   const active = calls.find((c) => c.live && c.state.kind !== "ringing");
 
-  /**
-   * A device certificate and an attestation; `interactive` may ask a
-   * wallet. One at a time: two at once could certify two device keys.
-   */
-  function speakFor(interactive: boolean): Promise<DeviceIdentity | null> {
-    const next = speaking.current.then(async () => {
-      const id = await loadDeviceIdentity(handle, wallet, interactive)
-        .catch(() => null);
-      if (id) identity.current = id;
-      const ok = await ensureAttestation(handle, wallet).catch(() => false);
-      setCallerReady(!!identity.current && ok);
-      return id;
-    });
-    speaking.current = next.then(() => {}, () => {});
-    return next;
+  /** Keys to speak for the owner; `interactive` may ask a wallet. */
+  async function speakFor(interactive: boolean) {
+    const { identity, callerReady } = await keys.prepare(interactive);
+    setCallerReady(callerReady);
+    return identity;
   }
 
   useEffect(() => {
     setReceiving(readPref(RECEIVE) || !!linked.current);
     setRingWhenBusy(readPref(RING_WHEN_BUSY));
-    if (linked.current) sealed.current = linkedSealed();
+    if (linked.current) sealed.current = linkedSealed(location.hash);
     // This browser opens sealed rings and voicemail with its inbox key.
     ensureInboxKey().then((err) => err && setNote(`Voicemail: ${err}`))
       .catch(() => setNote("Voicemail could not be set up in this browser."))
@@ -130,30 +93,7 @@ export default function Receiver(
         }
       },
     });
-    let inboxKey: ReturnType<typeof loadInboxKey> | null = null;
-    const ice = new IceCache((u, i) => fetch(u, i));
-    const deps: IncomingDeps = {
-      ...browserDeps(() =>
-        Promise.resolve({
-          identity: identity.current,
-          certificate: identity.current?.dtls,
-        })
-      ),
-      iceServers: () => ice.get(),
-      async openRing(box, expect): Promise<RingVerdict> {
-        // Read once per session, not per ring (it only ever gets made).
-        const key = await (inboxKey ??= loadInboxKey());
-        if (!key) {
-          inboxKey = null;
-          return { ok: false, reason: "this browser has no key to open it" };
-        }
-        return await openRing(box, key, {
-          ...expect,
-          handle,
-          attestationKey,
-        });
-      },
-    };
+    const deps = deviceDeps(keys, attestationKey);
     const mine: IncomingCall[] = [];
     // Answered from a notification: once, then the address forgets it.
     const link = linked.current
