@@ -282,11 +282,17 @@ export class Calls {
     return "ok";
   }
 
+  /**
+   * `won` runs as soon as this device's accept is written, before the caller
+   * hears `accepted`: whatever the callee's side must have in place before
+   * the caller's offer can arrive (its routes, `connected-call`) is there.
+   */
   async accept(
     callId: string,
     handle: string,
     deviceId: string,
     conn: string,
+    won?: (r: { resumeToken: string; callerConn: string }) => void,
   ): Promise<
     | { ok: true; resumeToken: string; callerConn: string }
     | { ok: false; code: "forbidden" | "answered" | "not_ringing" }
@@ -298,32 +304,36 @@ export class Calls {
     ]);
     if (!rec) return { ok: false, code: "not_ringing" };
     if (rec.calleeHandle !== handle) return { ok: false, code: "forbidden" };
-    const won = await acceptCall(
+    const answered = await acceptCall(
       this.o.kv,
       callId,
       deviceId,
       resumeHash,
       conn,
     );
-    if (!won) {
+    if (!answered) {
       const now = await getCall(this.o.kv, callId);
       return {
         ok: false,
         code: now?.state === "answered" ? "answered" : "not_ringing",
       };
     }
+    won?.({ resumeToken, callerConn: answered.callerConn });
     this.cancelTimer(`ring:${callId}`);
     log("call.answered", { callId });
     this.o.push?.cancel(handle, callId);
     await Promise.all([
-      this.o.notify(connTopic(won.callerConn), { type: "accepted", callId }),
+      this.o.notify(connTopic(answered.callerConn), {
+        type: "accepted",
+        callId,
+      }),
       this.o.notify(
         devicesTopic(handle),
         { type: "answered-elsewhere", callId },
         deviceId,
       ),
     ]);
-    return { ok: true, resumeToken, callerConn: won.callerConn };
+    return { ok: true, resumeToken, callerConn: answered.callerConn };
   }
 
   async hangup(

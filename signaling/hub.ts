@@ -759,11 +759,31 @@ export class Hub {
     }
     // The device's own topic is subscribed since hello, so the caller's
     // offer (sent to the connection the record names) cannot race past.
+    // Once the accept is written and before the caller hears of it, so its
+    // offer finds this side's route and `connected-call` has gone ahead.
+    const won = (r: { resumeToken: string; callerConn: string }) => {
+      this.join(conn, msg.callId, "callee");
+      conn.send({
+        type: "connected-call",
+        callId: msg.callId,
+        resumeToken: r.resumeToken,
+      });
+      // The record this accept wrote names both sides: their routes are
+      // known now, so the offer and the answer need no read of it (as
+      // inCall would set them after reading it; ticks confirm them, notices
+      // drop them).
+      this.knowRoute(conn, msg.callId, "callee", this.routeTo(r.callerConn));
+      const caller = this.byId.get(r.callerConn);
+      if (caller) {
+        this.knowRoute(caller, msg.callId, "caller", this.routeTo(conn.id));
+      }
+    };
     const r = await this.calls.accept(
       msg.callId,
       handle,
       conn.deviceId!,
       conn.id,
+      won,
     );
     if (!r.ok) {
       if (r.code === "forbidden") {
@@ -779,20 +799,6 @@ export class Hub {
             callId: msg.callId,
           },
       );
-    }
-    this.join(conn, msg.callId, "callee");
-    conn.send({
-      type: "connected-call",
-      callId: msg.callId,
-      resumeToken: r.resumeToken,
-    });
-    // The record this accept wrote names both sides: their routes are known
-    // now, so the offer and the answer need no read of it (as inCall would
-    // set them after reading it; ticks confirm them, notices drop them).
-    this.knowRoute(conn, msg.callId, "callee", this.routeTo(r.callerConn));
-    const caller = this.byId.get(r.callerConn);
-    if (caller) {
-      this.knowRoute(caller, msg.callId, "caller", this.routeTo(conn.id));
     }
   }
 

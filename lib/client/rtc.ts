@@ -158,7 +158,11 @@ export interface CallSessionOptions {
   iceServers: RTCIceServer[];
   /** "relay" hides this browser's addresses from the other side. */
   iceTransportPolicy?: RTCIceTransportPolicy;
-  mic: MediaStream;
+  /**
+   * The microphone; null for a callee that answers before it came (its
+   * track joins with `useMic`, without a new offer/answer).
+   */
+  mic: MediaStream | null;
   /**
    * The DTLS certificate: a callee's persistent one, or a caller's fresh
    * one whose fingerprint its sealed identity signed.
@@ -182,16 +186,19 @@ export class CallSession {
   private giveUp: ReturnType<typeof setTimeout> | undefined;
   private restarting = false;
   private restarts = 0;
+  private mic: MediaStream | null;
+  private muted = false;
 
   constructor(private o: CallSessionOptions) {
+    this.mic = o.mic;
     this.held = o.role === "caller" ? [] : null;
     this.pc = new RTCPeerConnection({
       iceServers: o.iceServers,
       iceTransportPolicy: o.iceTransportPolicy ?? "all",
       ...(o.certificate ? { certificates: [o.certificate] } : {}),
     });
-    for (const track of o.mic.getAudioTracks()) {
-      this.pc.addTrack(track, o.mic);
+    for (const track of o.mic?.getAudioTracks() ?? []) {
+      this.pc.addTrack(track, o.mic!);
     }
     this.pc.onicecandidateerror = (e) => {
       const code = (e as RTCPeerConnectionIceErrorEvent).errorCode;
@@ -319,6 +326,7 @@ export class CallSession {
     switch (msg.type) {
       case "offer": {
         await this.pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+        await this.sendAudio();
         await this.flushRemote();
         const answer = await this.pc.createAnswer();
         await this.pc.setLocalDescription(answer);
@@ -347,6 +355,40 @@ export class CallSession {
         if (this.o.role === "caller") await this.restartIce();
         break;
     }
+  }
+
+  /**
+   * A callee that answers before its microphone came: the audio line the
+   * offer made will send (the answer says so), with the microphone's track
+   * once `useMic` has it. Nothing to do when the track was added at once.
+   */
+  private async sendAudio(): Promise<void> {
+    if (this.o.mic) return;
+    const t = this.pc.getTransceivers().find((t) =>
+      t.receiver.track.kind === "audio" && !t.sender.track
+    );
+    if (!t) return;
+    if (t.direction === "recvonly" || t.direction === "inactive") {
+      t.direction = t.direction === "recvonly" ? "sendrecv" : "sendonly";
+    }
+    const track = this.mic?.getAudioTracks()[0];
+    if (track) await t.sender.replaceTrack(track);
+  }
+
+  /**
+   * The microphone came after the session opened without it (a callee that
+   * answered at once): its track is sent on the line the offer made, or
+   * will be once the offer is read. No new offer/answer is needed.
+   */
+  async useMic(mic: MediaStream): Promise<void> {
+    if (this.state === "closed") {
+      for (const t of mic.getTracks()) t.stop();
+      return;
+    }
+    this.mic = mic;
+    for (const t of mic.getAudioTracks()) t.enabled = !this.muted;
+    // Before the offer was read, sendAudio picks the track up then.
+    if (this.pc.remoteDescription) await this.sendAudio();
   }
 
   private async flushRemote() {
@@ -518,7 +560,8 @@ export class CallSession {
   }
 
   setMuted(muted: boolean): void {
-    for (const t of this.o.mic.getAudioTracks()) t.enabled = !muted;
+    this.muted = muted;
+    for (const t of this.mic?.getAudioTracks() ?? []) t.enabled = !muted;
   }
 
   async details(): Promise<ConnectionDetails | null> {
@@ -574,7 +617,7 @@ export class CallSession {
     clearTimeout(this.giveUp);
     this.state = "closed";
     this.pc.close();
-    for (const t of this.o.mic.getTracks()) t.stop();
+    for (const t of this.mic?.getTracks() ?? []) t.stop();
   }
 }
 

@@ -139,3 +139,91 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "call: with the microphone allowed already, the callee answers before it starts; its audio joins the call",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using server = await startAppServer();
+    await using bobBrowser = await launchBrowser();
+    await using aliceBrowser = await launchBrowser();
+    // A person who allowed the microphone on an earlier visit.
+    for (const b of [bobBrowser, aliceBrowser]) {
+      await b.browser.defaultBrowserContext().overridePermissions(
+        server.origin,
+        ["microphone"],
+      );
+    }
+    const bob = await signUp(bobBrowser.browser, server.origin, "bob_early");
+    const bobErrors = collectErrors(bob);
+    // Bob's microphone is slow to start: it starts when the test says.
+    await bob.evaluateOnNewDocument(() => {
+      const md = navigator.mediaDevices;
+      const gum = md.getUserMedia.bind(md);
+      const w = window as unknown as { releaseMic?: () => void };
+      md.getUserMedia = (c) =>
+        new Promise((resolve) => {
+          w.releaseMic = () => resolve(gum(c));
+        });
+    });
+    await bob.reload({ waitUntil: "load" });
+    // What Bob's page sends on its socket.
+    const sent: string[] = [];
+    const answered = Promise.withResolvers<void>();
+    const cdp = await bob.createCDPSession();
+    await cdp.send("Network.enable");
+    cdp.on("Network.webSocketFrameSent", (e) => {
+      const type = String(JSON.parse(e.response.payloadData).type);
+      sent.push(type);
+      if (type === "answer") answered.resolve();
+    });
+    await receiveCalls(bob, "bob_early");
+
+    const alice = await aliceBrowser.browser.newPage();
+    const aliceErrors = collectErrors(alice);
+    await alice.goto(server.origin + "/@bob_early", { waitUntil: "load" });
+    await pressCall(alice, "bob_early");
+    const answer = await bob.waitForSelector(
+      "xpath/.//button[normalize-space(.)='Answer']",
+    );
+    await answer!.click();
+    // Accepted, and the caller's offer answered, with no microphone yet.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      answered.promise,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("no answer went out before the microphone")),
+          10_000,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assert.deepEqual(
+      sent.filter((t) => t === "accept" || t === "answer"),
+      ["accept", "answer"],
+    );
+    assert.ok(
+      await bob.evaluate(() =>
+        typeof (window as unknown as { releaseMic?: () => void })
+          .releaseMic === "function"
+      ),
+      "the microphone was asked for and has not started",
+    );
+    await bob.evaluate(() =>
+      (window as unknown as { releaseMic: () => void }).releaseMic()
+    );
+    // Both ways: Alice hears Bob's microphone, which joined after the answer
+    // (no second offer/answer).
+    const [a, b] = await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
+    assert.ok(a.packetsReceived > 0 && b.packetsSent > 0, "Bob is heard");
+    assert.ok(b.packetsReceived > 0 && a.packetsSent > 0, "Alice is heard");
+    assert.equal(a.remoteFingerprint, b.localFingerprint);
+    assert.equal(sent.filter((t) => t === "answer").length, 1);
+    assert.ok(!sent.includes("offer"), "no renegotiation");
+    await hangUp(alice, bob);
+    assert.deepEqual(aliceErrors, []);
+    assert.deepEqual(bobErrors, []);
+  },
+});

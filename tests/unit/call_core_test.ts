@@ -130,6 +130,12 @@ class FakeSession {
   sendOffer() {
     if (this.offerPrepared) this.offerSent = true;
   }
+  /** The microphones `useMic` was given, in order. */
+  micsUsed: MediaStream[] = [];
+  useMic(mic: MediaStream) {
+    this.micsUsed.push(mic);
+    return Promise.resolve();
+  }
   handle(m: ServerMessage) {
     if (this.throwOnHandle) return Promise.reject(new Error("bad sdp"));
     this.handled.push(m);
@@ -1386,22 +1392,26 @@ Deno.test("callee: answered elsewhere or ended while the microphone is asked for
   assert.equal(w.sessions.length, 0);
 });
 
-Deno.test("callee: with the microphone allowed already the accept goes before it comes; the offer waits for it", async () => {
+Deno.test("callee: with the microphone allowed already the accept goes before it comes; the offer is answered without waiting for it", async () => {
   const { w, signal, calls } = ring({ holdMic: true, micGranted: true });
   await signal.deliver({ type: "incoming", callId: ID });
   const answering = calls[0].answer();
   await until(() => signal.sent.length === 1);
   assert.deepEqual(signal.sent, [{ type: "accept", callId: ID }]);
   assert.equal(kindOf(calls[0]), "connecting");
-  // The caller's offer comes before the microphone: it waits, then is read.
+  // The session is open already, without a microphone: the caller's offer
+  // that comes before the microphone is read at once.
+  assert.equal(w.sessions.length, 1);
+  assert.equal(w.sessions[0].o.mic, null, "opened before the microphone");
   const offer: ServerMessage = { type: "offer", callId: ID, sdp: "v=0" };
-  const reading = signal.deliver(offer);
-  assert.equal(w.sessions.length, 0, "no media session without a mic");
+  await signal.deliver(offer);
+  assert.deepEqual(w.sessions[0].handled, [offer]);
+  assert.deepEqual(w.sessions[0].micsUsed, [], "no microphone yet");
+  // The microphone comes: its track joins the session.
   w.releaseMic();
   await answering;
-  await reading;
-  await until(() => w.sessions[0]?.handled.length === 1);
-  assert.deepEqual(w.sessions[0].handled, [offer]);
+  assert.deepEqual(w.sessions[0].micsUsed, [w.mic.stream]);
+  assert.equal(w.sessions.length, 1, "the same session");
 
   // The microphone failing after the accept hangs up (the caller hears it).
   const b = ring({ holdMic: true, micGranted: true });

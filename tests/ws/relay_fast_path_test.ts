@@ -23,6 +23,8 @@ import {
 import { owner, TEST_ENV, testApp } from "../_helpers/app.ts";
 import { AppWorker } from "../_helpers/app_worker.ts";
 import { caller, device, SignalClient } from "../_helpers/signal_client.ts";
+import type { Bus } from "@/signaling/bus.ts";
+import { getHub } from "@/signaling/instance.ts";
 
 // ---- the validator ------------------------------------------------------------
 
@@ -570,5 +572,51 @@ Deno.test("fast path: right after the accept, the offer and the answer are relay
     assert.equal((await dev.closed).code, CLOSE.forbidden);
   } finally {
     app.kv.get = get;
+  }
+});
+
+Deno.test("fast path: the caller's offer finds the callee's route ready and follows its `connected-call`, however slow the other devices' notice", async () => {
+  await using app = await testApp();
+  const base = app.listen();
+  await using dev = await device(base, await owner(app, "ada_instant"));
+  await using a = await caller(base);
+  // The notice to the handle's other devices ("answered-elsewhere") is held
+  // until released, as a slow bus would: nothing the answering device needs
+  // may wait for it.
+  const bus = (await getHub() as unknown as { opts: { bus: Bus } }).opts.bus;
+  const publish = bus.publish.bind(bus);
+  const held = Promise.withResolvers<void>();
+  bus.publish = async (topic, env, o) => {
+    const msg = (env as { msg?: { type?: string } }).msg;
+    if (msg?.type === "answered-elsewhere") await held.promise;
+    return publish(topic, env, o);
+  };
+  const callId = crypto.randomUUID();
+  a.send({ type: "ring", callId, to: "ada_instant" });
+  await a.next("ringing", (m) => m.callId === callId);
+  await dev.next("incoming", (m) => m.callId === callId);
+  let reads = 0;
+  let counting = false;
+  const get = app.kv.get.bind(app.kv);
+  app.kv.get = ((key: Deno.KvKey, o?: unknown) => {
+    if (counting && key.includes(callId)) reads++;
+    return get(key, o as never);
+  }) as typeof app.kv.get;
+  try {
+    dev.send({ type: "accept", callId });
+    await a.next("accepted", (m) => m.callId === callId);
+    // As a browser whose offer was made while it rang: at once.
+    counting = true;
+    a.send({ type: "offer", callId, sdp: "v=0\r\n" });
+    await dev.next("offer", (m) => m.callId === callId);
+    assert.ok(
+      dev.inbox.some((m) => m.type === "connected-call" && m.callId === callId),
+      "connected-call came before the offer",
+    );
+    assert.equal(reads, 0, "the route was known before the caller heard");
+  } finally {
+    app.kv.get = get;
+    held.resolve();
+    bus.publish = publish;
   }
 });

@@ -383,7 +383,7 @@ export abstract class Call<D extends CallDeps = CallDeps> {
       iceServers: this.ice,
       iceTransportPolicy: icePolicy(this.d.store),
       certificate: this.keys.certificate,
-      mic: this.mic!,
+      mic: this.mic,
       onState: (s) => this.onMediaState(s),
       onRemoteStream: (r) => {
         this.remote = r;

@@ -10,7 +10,6 @@
  * connection uses must be the one the caller signed, or the call is
  * stopped before any audio plays.
  */
-import type { ServerMessage } from "@/signaling/protocol.ts";
 import type { Hello, SignalClient } from "../signal.ts";
 import { Call, type CallDeps, type Clock, type Msg } from "./base.ts";
 import { rememberCaller } from "./known_callers.ts";
@@ -185,8 +184,6 @@ export class IncomingCall extends Call<IncomingDeps> {
   /** Who is calling: shown only as far as it was checked. */
   caller: CallerId = { kind: "checking" };
   private keyChecked = false;
-  /** The media session, opened once the microphone came (early accept). */
-  private opening: Promise<void> | null = null;
   /** Whether the microphone is allowed already, asked when it rings. */
   private granted: Promise<boolean> | null = null;
 
@@ -248,15 +245,15 @@ export class IncomingCall extends Call<IncomingDeps> {
     if (!this.is("microphone")) return; // ended meanwhile
     if (early) {
       // Allowed already, no prompt can come: the accept goes as soon as the
-      // ICE servers and keys are in, while the microphone comes; the media
-      // session opens (and the caller's offer is read) once it is here.
+      // ICE servers and keys are in, while the microphone comes. The media
+      // session opens now, so the caller's offer is answered the moment it
+      // arrives; the microphone's track joins it when it comes.
       const mic = this.microphone();
       if (!await this.network()) return this.unanswered();
+      const session = this.open("callee");
       this.set({ kind: "connecting" });
       this.send({ type: "accept", callId: this.id });
-      this.opening = mic.then((ok) => {
-        if (ok && this.answered) this.open("callee");
-      });
+      if (await mic && this.answered) await session.useMic(this.mic!);
       return;
     }
     if (!await this.prepare()) return this.unanswered();
@@ -282,12 +279,6 @@ export class IncomingCall extends Call<IncomingDeps> {
     if (this.is("connecting")) {
       this.send({ type: "hangup", callId: this.id, reason: "failed" });
     }
-  }
-
-  /** The caller's offer and candidates wait for the media session. */
-  protected override async onMedia(m: ServerMessage): Promise<void> {
-    if (this.opening) await this.opening;
-    return await super.onMedia(m);
   }
 
   /** Declines for every device of the handle. */
