@@ -114,93 +114,57 @@ function candidate(marker: string) {
   };
 }
 
-/** `~t<ms>~`: found on receipt with two indexOf calls, no JSON parse. */
-const MARK = "~t=~";
-function readMarker(data: string): number {
-  const i = data.indexOf("~t");
-  if (i < 0) return NaN;
-  return +data.slice(i + 2, data.indexOf("~", i + 2));
-}
-
 type Side = "a" | "b";
 /**
- * Builds the frame a side sends, with `mark` where the send time goes; `a`
- * is the caller (offers), `b` the callee (answers).
+ * Builds the frame a side sends, split where the send time goes (wsload
+ * writes `~t<µs>~` there); `a` is the caller (offers), `b` the callee
+ * (answers).
  */
-type Framer = (side: Side, sdpKind: boolean, mark: string) => string;
+type Framer = (side: Side, sdpKind: boolean) => [string, string];
+const MARK = "~t=~";
+const split = (text: string): [string, string] => {
+  const [head, tail] = text.split(MARK);
+  return [head, tail];
+};
 
-interface Pair {
-  a: WebSocket;
-  b: WebSocket;
-  frame: Framer;
-}
+/** One set-up step of a pair, for wsload: open, send, wait for a frame. */
+type Step = ["O", number] | ["S", number, string] | ["W", number, string];
 
-interface Server {
+/** What wsload needs to drive one relay; the server is running. */
+interface Plan {
   name: string;
   pid: number;
-  pairs: Pair[];
-  /** Called as traffic starts (Reach: stop the set-up heartbeats). */
-  loadStarts?(): void;
+  port: number;
+  /** Each connection's HTTP upgrade request. */
+  requests: string[];
+  /** Each pair's set-up, run `width` pairs at a time. */
+  pairs: Step[][];
+  width: number;
+  /** Per traffic socket: its connection and frames. */
+  traffic: { conn: number; small: [string, string]; big: [string, string] }[];
+  /** Sent every 10 s on every socket during set-up (Reach's heartbeat). */
+  heartbeat?: string;
   stop(): Promise<void>;
 }
 
-// ---- a tiny client for setup -----------------------------------------------
-function open(
-  url: string,
-  opts: { protocol?: string; headers?: Record<string, string> } = {},
-): Promise<WebSocket> {
-  const ws = new WebSocket(url, {
-    protocols: opts.protocol ? [opts.protocol] : [],
-    headers: opts.headers ?? {},
-  } as unknown as string[]);
-  return new Promise((resolve, reject) => {
-    ws.onopen = () => resolve(ws);
-    ws.onerror = () => reject(new Error(`cannot open ${url}`));
-  });
-}
-
-/** The next message (parsed) of this type. */
-function next(
-  ws: WebSocket,
-  type: string,
-  ms = 120_000,
-): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      ws.removeEventListener("message", on);
-      reject(new Error(`no ${type} within ${ms} ms`));
-    }, ms);
-    const on = (e: MessageEvent) => {
-      const m = JSON.parse(e.data);
-      if (m.type !== type) return;
-      clearTimeout(timer);
-      ws.removeEventListener("message", on);
-      resolve(m);
-    };
-    ws.addEventListener("message", on);
-    ws.addEventListener("close", (e) => {
-      clearTimeout(timer);
-      reject(new Error(`closed ${e.code} ${e.reason} waiting for ${type}`));
-    }, { once: true });
-  });
-}
-
-async function pool<T>(
-  n: number,
-  width: number,
-  fn: (i: number) => Promise<T>,
-): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, n) }, async () => {
-      while (i < n) {
-        const k = i++;
-        out[k] = await fn(k);
-      }
-    }),
-  );
-  return out;
+/** An HTTP/1.1 WebSocket upgrade request. */
+function upgrade(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): string {
+  const key = crypto.getRandomValues(new Uint8Array(16)).toBase64();
+  return [
+    `GET ${path} HTTP/1.1`,
+    `Host: 127.0.0.1:${port}`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    `Sec-WebSocket-Key: ${key}`,
+    "Sec-WebSocket-Version: 13",
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    "",
+    "",
+  ].join("\r\n");
 }
 
 /** Reads a child's output until it says it listens. */
@@ -217,7 +181,6 @@ async function spawnServer(args: string[]): Promise<Deno.ChildProcess> {
     if (done) throw new Error(`server exited: ${out}`);
     out += value;
   }
-  // Keep draining so the child never blocks on a full pipe.
   (async () => {
     while (!(await reader.read()).done) { /* drain */ }
   })().catch(() => {});
@@ -231,61 +194,81 @@ async function stopChild(child: Deno.ChildProcess): Promise<void> {
   await child.status;
 }
 
-// ---- the three servers -------------------------------------------------------
-const reachFrame: (callId: string) => Framer = (callId) => (side, big, mark) =>
-  JSON.stringify(
+const reachFrame: (callId: string) => Framer = (callId) => (side, big) =>
+  split(JSON.stringify(
     big
       ? {
         type: side === "a" ? "offer" : "answer",
         callId,
-        sdp: sdp(side === "a" ? "offer" : "answer", mark),
+        sdp: sdp(side === "a" ? "offer" : "answer", MARK),
       }
-      : { type: "candidate", callId, candidate: candidate(mark) },
-  );
+      : { type: "candidate", callId, candidate: candidate(MARK) },
+  ));
 
-async function minimal(n: number): Promise<Server> {
+/** Traffic rows for pair i's two connections (2i: a, 2i + 1: b). */
+function trafficOf(frames: Framer[]): Plan["traffic"] {
+  return frames.flatMap((frame, i) =>
+    (["a", "b"] as const).map((side, k) => ({
+      conn: 2 * i + k,
+      small: frame(side, false),
+      big: frame(side, true),
+    }))
+  );
+}
+
+async function minimal(n: number): Promise<Plan> {
   const port = freePort();
   const child = await spawnServer(["--minimal-server", String(port)]);
-  const pairs = await pool(n, 100, async (i) => {
-    const base = `ws://127.0.0.1:${port}/?pair=${i}`;
-    const [a, b] = await Promise.all([
-      open(`${base}&side=a`),
-      open(`${base}&side=b`),
-    ]);
-    return { a, b, frame: reachFrame(crypto.randomUUID()) };
-  });
+  const requests: string[] = [];
+  const pairs: Step[][] = [];
+  for (let i = 0; i < n; i++) {
+    requests.push(upgrade(port, `/?pair=${i}&side=a`));
+    requests.push(upgrade(port, `/?pair=${i}&side=b`));
+    pairs.push([["O", 2 * i], ["O", 2 * i + 1]]);
+  }
   return {
     name: "minimal",
     pid: child.pid,
+    port,
+    requests,
     pairs,
+    width: 100,
+    traffic: trafficOf(
+      Array.from({ length: n }, () => reachFrame(crypto.randomUUID())),
+    ),
     stop: () => stopChild(child),
   };
 }
 
-async function peerjs(n: number): Promise<Server> {
+async function peerjs(n: number): Promise<Plan> {
   const port = freePort();
   const child = await spawnServer(["--peerjs-server", String(port)]);
-  const pairs = await pool(n, 100, async (i) => {
-    const url = (id: string) =>
-      `ws://127.0.0.1:${port}/peerjs?key=peerjs&id=${id}&token=t${id}`;
-    const [a, b] = await Promise.all(
-      [`p${i}a`, `p${i}b`].map(async (id) => {
-        const ws = await open(url(id));
-        await next(ws, "OPEN");
-        return ws;
-      }),
-    );
+  const requests: string[] = [];
+  const pairs: Step[][] = [];
+  const frames: Framer[] = [];
+  for (let i = 0; i < n; i++) {
+    for (const id of [`p${i}a`, `p${i}b`]) {
+      requests.push(
+        upgrade(port, `/peerjs?key=peerjs&id=${id}&token=t${id}`),
+      );
+    }
+    pairs.push([
+      ["O", 2 * i],
+      ["O", 2 * i + 1],
+      ["W", 2 * i, '"type":"OPEN"'],
+      ["W", 2 * i + 1, '"type":"OPEN"'],
+    ]);
     const connectionId = `mc_${crypto.randomUUID().slice(0, 12)}`;
-    const frame: Framer = (side, big, mark) => {
+    frames.push((side, big) => {
       const dst = side === "a" ? `p${i}b` : `p${i}a`;
-      return JSON.stringify(
+      return split(JSON.stringify(
         big
           ? {
             type: side === "a" ? "OFFER" : "ANSWER",
             payload: {
               sdp: {
                 type: side === "a" ? "offer" : "answer",
-                sdp: sdp(side === "a" ? "offer" : "answer", mark),
+                sdp: sdp(side === "a" ? "offer" : "answer", MARK),
               },
               type: "media",
               connectionId,
@@ -295,28 +278,29 @@ async function peerjs(n: number): Promise<Server> {
           : {
             type: "CANDIDATE",
             payload: {
-              candidate: candidate(mark),
+              candidate: candidate(MARK),
               type: "media",
               connectionId,
             },
             dst,
           },
-      );
-    };
-    return { a, b, frame };
-  });
+      ));
+    });
+  }
   return {
     name: "peerjs",
     pid: child.pid,
+    port,
+    requests,
     pairs,
+    width: 100,
+    traffic: trafficOf(frames),
     stop: () => stopChild(child),
   };
 }
 
-async function reach(n: number): Promise<Server> {
+async function reach(n: number): Promise<Plan> {
   const dir = await Deno.makeTempDir({ prefix: "reach-relay-bench-" });
-  // Handles and sessions written before the server starts (as
-  // bench/signal_latency.ts does): no sign-up over HTTP, no limit raised.
   const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
   const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
   const { name: cookie } = loadConfig({
@@ -335,70 +319,65 @@ async function reach(n: number): Promise<Server> {
   }
   kv.close();
   const server = await startAppServer({ REACH_ORIGIN: ORIGIN }, { dir });
-  const base = `ws://127.0.0.1:${server.port}/api/signal`;
-  const headers = { origin: ORIGIN };
-  // Setting up 1000 calls can take longer than a silent socket is kept
-  // (45 s): heartbeat like a browser until the traffic starts.
-  const opened: WebSocket[] = [];
-  const beat = setInterval(() => {
-    for (const ws of opened) {
-      if (ws.readyState === WebSocket.OPEN) {
-        ws.send(JSON.stringify({ type: "heartbeat" }));
-      }
-    }
-  }, 10_000);
-  const pairs = await pool(n, 25, async (i) => {
-    const dev = await open(base, {
-      protocol: SUBPROTOCOL,
-      headers: { ...headers, cookie: cookies[i] },
-    });
-    opened.push(dev);
-    const welcomeDev = next(dev, "welcome");
-    dev.send(JSON.stringify({
-      type: "hello",
-      role: "device",
-      deviceId: crypto.randomUUID(),
-    }));
-    const call = await open(base, { protocol: SUBPROTOCOL, headers });
-    opened.push(call);
-    const welcomeCall = next(call, "welcome");
-    call.send(JSON.stringify({
-      type: "hello",
-      role: "caller",
-      callerToken: crypto.getRandomValues(new Uint8Array(16)).toHex(),
-    }));
-    await Promise.all([welcomeDev, welcomeCall]);
+  const port = server.port;
+  const path = "/api/signal";
+  const base = { origin: ORIGIN, "Sec-WebSocket-Protocol": SUBPROTOCOL };
+  const requests: string[] = [];
+  const pairs: Step[][] = [];
+  const frames: Framer[] = [];
+  for (let i = 0; i < n; i++) {
+    const [call, dev] = [2 * i, 2 * i + 1];
+    requests.push(upgrade(port, path, base));
+    requests.push(upgrade(port, path, { ...base, cookie: cookies[i] }));
     const callId = crypto.randomUUID();
-    const incoming = next(dev, "incoming");
-    const ringing = next(call, "ringing");
-    call.send(JSON.stringify({ type: "ring", callId, to: `relay_${i}` }));
-    await Promise.all([incoming, ringing]);
-    const accepted = next(call, "accepted");
-    const connected = next(dev, "connected-call");
-    dev.send(JSON.stringify({ type: "accept", callId }));
-    await Promise.all([accepted, connected]);
-    return { a: call, b: dev, frame: reachFrame(callId) };
-  });
+    const send = (conn: number, m: unknown): Step => [
+      "S",
+      conn,
+      JSON.stringify(m),
+    ];
+    const wait = (conn: number, type: string): Step => [
+      "W",
+      conn,
+      `"type":"${type}"`,
+    ];
+    pairs.push([
+      ["O", dev],
+      send(dev, {
+        type: "hello",
+        role: "device",
+        deviceId: crypto.randomUUID(),
+      }),
+      ["O", call],
+      send(call, {
+        type: "hello",
+        role: "caller",
+        callerToken: crypto.getRandomValues(new Uint8Array(16)).toHex(),
+      }),
+      wait(dev, "welcome"),
+      wait(call, "welcome"),
+      send(call, { type: "ring", callId, to: `relay_${i}` }),
+      wait(dev, "incoming"),
+      wait(call, "ringing"),
+      send(dev, { type: "accept", callId }),
+      wait(call, "accepted"),
+      wait(dev, "connected-call"),
+    ]);
+    frames.push(reachFrame(callId));
+  }
   return {
     name: "reach",
     pid: server.pid,
+    port,
+    requests,
     pairs,
-    loadStarts: () => clearInterval(beat),
+    width: 25,
+    traffic: trafficOf(frames),
+    heartbeat: JSON.stringify({ type: "heartbeat" }),
     stop: async () => {
-      clearInterval(beat);
       await server.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
-}
-
-// ---- measurement ---------------------------------------------------------------
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number | "self"): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields 14 and 15 of stat(5); f[0] is field 3.
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 interface Result {
@@ -420,158 +399,133 @@ interface Result {
   "max ms": number;
 }
 
-/**
- * The server's CPU while its sockets are open and silent, as a share of one
- * core (what it spends on its own: Reach's heartbeat tick writes each
- * call's sign of life and each device's presence to KV).
- */
-async function idleShare(s: Server, seconds: number): Promise<number> {
-  if (seconds <= 0) return 0;
-  s.loadStarts?.();
-  const c0 = cpuSeconds(s.pid), t0 = performance.now();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  return (cpuSeconds(s.pid) - c0) / ((performance.now() - t0) / 1000);
+/** wsload's script for a plan (see bench/wsload.c). */
+function script(
+  p: Plan,
+  o: { rate: number; warmup: number; seconds: number; idle: number },
+): Uint8Array {
+  const enc = new TextEncoder();
+  const out: Uint8Array[] = [];
+  const line = (s: string) => out.push(enc.encode(s + "\n"));
+  const blob = (head: string, text: string) => {
+    const b = enc.encode(text);
+    line(`${head} ${b.length}`);
+    out.push(b);
+  };
+  line(
+    `H 127.0.0.1 ${p.port} ${p.pid} ${p.requests.length} ${p.pairs.length} ${p.width}`,
+  );
+  line(`R ${o.rate} ${o.warmup} ${o.seconds} ${o.idle} 10000`);
+  blob("B", p.heartbeat ?? "");
+  for (const r of p.requests) blob("C", r);
+  for (const steps of p.pairs) {
+    line(`P ${steps.length}`);
+    for (const s of steps) {
+      if (s[0] === "O") line(`O ${s[1]}`);
+      else blob(`${s[0]} ${s[1]}`, s[2]);
+    }
+  }
+  for (const t of p.traffic) {
+    const parts = [...t.small, ...t.big].map((x) => enc.encode(x));
+    line(`T ${t.conn} ${parts.map((x) => x.length).join(" ")}`);
+    out.push(...parts);
+  }
+  line("E");
+  const all = new Uint8Array(out.reduce((a, b) => a + b.length, 0));
+  let at = 0;
+  for (const b of out) {
+    all.set(b, at);
+    at += b.length;
+  }
+  return all;
+}
+
+/** Compiles bench/wsload.c (a C compiler is needed: cc). */
+async function buildWsload(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "reach-wsload-" });
+  const bin = `${dir}/wsload`;
+  const src = new URL("./wsload.c", import.meta.url).pathname;
+  const cc = await new Deno.Command("cc", {
+    args: ["-O2", "-Wall", "-o", bin, src],
+    stderr: "inherit",
+  }).output().catch(() => null);
+  if (!cc?.success) {
+    throw new Error(
+      "bench/wsload.c did not compile: is a C compiler (cc) installed?",
+    );
+  }
+  return bin;
 }
 
 async function drive(
-  s: Server,
-  rate: number,
-  seconds: number,
-  warmup: number,
-  idle: number,
+  wsload: string,
+  p: Plan,
+  o: { rate: number; warmup: number; seconds: number; idle: number },
 ): Promise<Result> {
-  // Each frame made once, split where the send time goes: sending is then
-  // two string concatenations, so the clients stay cheap.
-  const socks: { ws: WebSocket; small: string[]; big: string[] }[] = [];
-  for (const p of s.pairs) {
-    for (const [ws, side] of [[p.a, "a"], [p.b, "b"]] as const) {
-      socks.push({
-        ws,
-        small: p.frame(side, false, MARK).split(MARK),
-        big: p.frame(side, true, MARK).split(MARK),
-      });
-    }
-  }
-  let measuring = false, windowStart = 0, windowEnd = Infinity;
-  let sentIn = 0, gotIn = 0, closed = 0;
-  let cpu0 = 0, self0 = 0;
-  const lat: number[] = [];
-  for (const { ws } of socks) {
-    ws.onmessage = (e: MessageEvent<string>) => {
-      const t0 = readMarker(e.data);
-      if (t0 >= windowStart && t0 < windowEnd && measuring) {
-        gotIn++;
-        lat.push(performance.now() - t0);
-      }
-    };
-    ws.onclose = () => closed++;
-  }
-  s.loadStarts?.();
-  const total = rate * socks.length;
-  const start = performance.now();
-  let sent = 0, k = 0;
-  const stopAt = start + (warmup + seconds) * 1000;
-  await new Promise<void>((done) => {
-    const tick = () => {
-      const now = performance.now();
-      if (!measuring && now - start >= warmup * 1000) {
-        measuring = true;
-        windowStart = now;
-        cpu0 = cpuSeconds(s.pid);
-        self0 = cpuSeconds("self");
-      }
-      if (now >= stopAt) {
-        windowEnd = now;
-        return done();
-      }
-      const due = Math.floor(((now - start) / 1000) * total);
-      // A client that fell behind (this machine is shared) does not catch
-      // up in one burst: at most 50 ms of traffic per tick, the rest is
-      // skipped (offered minus sent), so no socket bursts past its flood
-      // limit.
-      if (due - sent > total * 0.05) sent = due - Math.floor(total * 0.05);
-      for (; sent < due; sent++, k++) {
-        const sock = socks[k % socks.length];
-        if (sock.ws.readyState !== WebSocket.OPEN) continue;
-        // Every fifth message of a socket is an SDP.
-        const [head, tail] = Math.floor(k / socks.length) % 5 === 0
-          ? sock.big
-          : sock.small;
-        sock.ws.send(`${head}~t${performance.now().toFixed(3)}~${tail}`);
-        if (measuring) sentIn++;
-      }
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
-  const elapsed = (windowEnd - windowStart) / 1000;
-  // Wait for what was sent in the window (at most 3 s).
-  const until = performance.now() + 3000;
-  while (gotIn < sentIn && performance.now() < until) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const cpu = cpuSeconds(s.pid) - cpu0;
-  const self = cpuSeconds("self") - self0;
-  const wall = (performance.now() - windowStart) / 1000;
-  lat.sort((a, b) => a - b);
-  const q = (p: number) =>
-    lat.length
-      ? +lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]
-        .toFixed(2)
-      : NaN;
+  const child = new Deno.Command(wsload, {
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(script(p, o));
+  await writer.close();
+  const { stdout, success } = await child.output();
+  if (!success) throw new Error(`wsload failed on ${p.name}`);
+  const r = JSON.parse(new TextDecoder().decode(stdout));
+  const got = Math.max(1, r.delivered);
   return {
-    server: s.name,
-    pairs: s.pairs.length,
-    offered: Math.round(total * elapsed),
-    sent: sentIn,
-    delivered: gotIn,
-    lost: sentIn - gotIn,
-    closed,
-    "msg/s": Math.round(gotIn / elapsed),
-    "server CPU µs/msg": +((cpu / Math.max(1, gotIn)) * 1e6).toFixed(2),
-    "idle CPU %": +(idle * 100).toFixed(1),
-    "µs/msg net of idle": +(((cpu - idle * wall) / Math.max(1, gotIn)) * 1e6)
+    server: p.name,
+    pairs: p.pairs.length,
+    offered: Math.round(r.offered),
+    sent: r.sent,
+    delivered: r.delivered,
+    lost: r.sent - r.delivered,
+    closed: r.closed,
+    // Sustained: what arrived, over the time it took to arrive (a server
+    // that falls behind delivers the window's messages after it).
+    "msg/s": Math.round(r.delivered / Math.max(r.elapsed, r.delivering)),
+    "server CPU µs/msg": +((r.serverCpu / got) * 1e6).toFixed(2),
+    "idle CPU %": +(r.idleShare * 100).toFixed(1),
+    "µs/msg net of idle": +(((r.serverCpu - r.idleShare * r.wall) / got) * 1e6)
       .toFixed(2),
-    "server CPU %": Math.round((cpu / wall) * 100),
-    "client CPU %": Math.round((self / wall) * 100),
-    "p50 ms": q(0.5),
-    "p99 ms": q(0.99),
-    "max ms": q(1),
+    "server CPU %": Math.round((r.serverCpu / r.wall) * 100),
+    "client CPU %": Math.round((r.clientCpu / r.wall) * 100),
+    "p50 ms": r.p50,
+    "p99 ms": r.p99,
+    "max ms": r.max,
   };
 }
+
 async function main(): Promise<void> {
   const pairs = Number(Deno.args[0] ?? 1000);
   const rate = Number(Deno.args[1] ?? 15);
   const seconds = Number(Deno.args[2] ?? 15);
   const warmup = Number(Deno.env.get("RELAY_WARMUP") ?? 5);
   // One heartbeat interval (15 s), so Reach's tick is in it once.
-  const idleSeconds = Number(Deno.env.get("RELAY_IDLE") ?? 15);
+  const idle = Number(Deno.env.get("RELAY_IDLE") ?? 15);
   const only = (Deno.env.get("RELAY_ONLY") ?? "minimal,peerjs,reach").split(
     ",",
   );
-  const makers: Record<string, (n: number) => Promise<Server>> = {
+  const makers: Record<string, (n: number) => Promise<Plan>> = {
     minimal,
     peerjs,
     reach,
   };
+  const wsload = await buildWsload();
   const rows: Result[] = [];
-  for (const name of only) {
-    const t = performance.now();
-    const s = await makers[name](pairs);
-    const setup = (performance.now() - t) / 1000;
-    try {
-      console.error(`${name}: set up ${pairs} pairs in ${setup.toFixed(1)} s`);
-      const idle = await idleShare(s, idleSeconds);
-      rows.push(await drive(s, rate, seconds, warmup, idle));
-      console.error(JSON.stringify(rows.at(-1)));
-    } finally {
-      for (const p of s.pairs) {
-        p.a.onclose = p.b.onclose = null;
-        p.a.close();
-        p.b.close();
+  try {
+    for (const name of only) {
+      const p = await makers[name](pairs);
+      try {
+        rows.push(await drive(wsload, p, { rate, warmup, seconds, idle }));
+        console.error(JSON.stringify(rows.at(-1)));
+      } finally {
+        await p.stop();
       }
-      await s.stop();
     }
+  } finally {
+    await Deno.remove(wsload.replace(/\/wsload$/, ""), { recursive: true });
   }
   console.log(
     `relay: ${pairs} pairs, ${rate} msg/s per socket (${
