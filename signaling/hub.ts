@@ -18,6 +18,7 @@ import { PushFanout } from "../lib/push/ring.ts";
 import { type Bus, type BusMessage, RESOLVED } from "./bus.ts";
 import { Calls, type Notify } from "./calls.ts";
 import {
+  canonicalRelayed,
   type ClientMessage,
   type ClientMessageOf,
   CLOSE,
@@ -351,9 +352,15 @@ export class Hub {
       if (!conn.flood.take(now)) {
         return this.closeConn(conn, CLOSE.rateLimited, "too many messages");
       }
-      const parsed = parseClientFrame(e.data);
+      const data = e.data;
       // A relayed message on a route this socket already knows goes at once
-      // (no KV read, no promise), unless earlier frames still wait.
+      // (no KV read, no promise), unless earlier frames still wait; one
+      // already in its relayed form goes as it came, never parsed.
+      if (conn.pending === 0 && typeof data === "string") {
+        const c = canonicalRelayed(data);
+        if (c && this.relayTextNow(conn, c.type, c.callId, data)) return;
+      }
+      const parsed = parseClientFrame(data);
       if (conn.pending === 0 && parsed.ok && this.relayNow(conn, parsed.msg)) {
         return;
       }
@@ -942,39 +949,69 @@ export class Hub {
    */
   private relayNow(conn: Conn, msg: ClientMessage): boolean {
     if (!isRelayed(msg)) return false;
-    const route = conn.routes.get(msg.callId);
-    if (!route || route.until <= conn.lastSeen) return false;
-    // SENDERS, for the relayed types: offers from the caller, answers from
-    // the callee, the rest from either.
-    const type = msg.type;
-    if (
-      type === "offer"
-        ? route.role !== "caller"
-        : type === "answer" && route.role !== "callee"
-    ) return false;
-    const sent = this.relay(route, msg);
-    if (sent !== RESOLVED) {
-      sent.catch((err) => {
-        log("signal.error", { kind: (err as Error)?.name ?? "Error" });
-        this.closeConn(conn, CLOSE.badFrame, "server error");
-      });
-    }
+    const route = this.knownRoute(conn, msg.type, msg.callId);
+    if (!route) return false;
+    this.failClosed(conn, this.relay(route, msg));
     return true;
   }
 
   /**
-   * Sends the relayed copy, serialised once, to the other side's socket:
-   * directly when it is here, else on its topic.
+   * relayNow for a frame already in its relayed form (protocol.ts
+   * `canonicalRelayed`): the frame itself is what the other side gets.
    */
+  private relayTextNow(
+    conn: Conn,
+    type: RelayedType,
+    callId: string,
+    text: string,
+  ): boolean {
+    const route = this.knownRoute(conn, type, callId);
+    if (!route) return false;
+    this.failClosed(conn, this.relayText(route, callId, text));
+    return true;
+  }
+
+  /** This socket's route for the call, if it is known and lets it send `type`. */
+  private knownRoute(
+    conn: Conn,
+    type: RelayedType,
+    callId: string,
+  ): Route | null {
+    const route = conn.routes.get(callId);
+    if (!route || route.until <= conn.lastSeen) return null;
+    // SENDERS, for the relayed types: offers from the caller, answers from
+    // the callee, the rest from either.
+    if (
+      type === "offer"
+        ? route.role !== "caller"
+        : type === "answer" && route.role !== "callee"
+    ) return null;
+    return route;
+  }
+
+  /** A relay that could not be done closes the sender's socket. */
+  private failClosed(conn: Conn, sent: Promise<void>): void {
+    if (sent === RESOLVED) return;
+    sent.catch((err) => {
+      log("signal.error", { kind: (err as Error)?.name ?? "Error" });
+      this.closeConn(conn, CLOSE.badFrame, "server error");
+    });
+  }
+
+  /** Sends the relayed copy, serialised once, to the other side. */
   private relay(
     route: Route,
     msg: ClientMessageOf<RelayedType>,
   ): Promise<void> {
-    const json = JSON.stringify(relayed(msg));
+    return this.relayText(route, msg.callId, JSON.stringify(relayed(msg)));
+  }
+
+  /** To the other side's socket: directly when it is here, else on its topic. */
+  private relayText(route: Route, callId: string, json: string): Promise<void> {
     const peer = route.peer;
     if (peer && !peer.closed) {
       // As deliverText would: not to a socket another one resumed from.
-      if (peer.detached.size === 0 || !peer.detached.has(msg.callId)) {
+      if (peer.detached.size === 0 || !peer.detached.has(callId)) {
         peer.sendText(json);
       }
       return RESOLVED;

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { setLogSink } from "@/lib/log.ts";
 import { resumeSide } from "@/lib/store/calls.ts";
 import {
+  canonicalRelayed,
   ClientMessage,
   CLOSE,
   fastRelayed,
@@ -185,6 +186,66 @@ Deno.test("fast path: the hand-written validator agrees with zod on a fuzzed cor
     fast > 2_000 && valid < 18_000,
     `${fast} fast, ${valid} valid`,
   );
+});
+
+Deno.test("fast path: a frame relayed as it came is byte for byte the one the parser would relay", () => {
+  const seed = Number(Deno.env.get("REACH_FUZZ_SEED") ?? Date.now() % 1e9);
+  const rnd = prng(seed);
+  const why = `(replay with REACH_FUZZ_SEED=${seed})`;
+  let asIs = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const text = corpusFrame(rnd);
+    const shown = text.length > 300 ? `${text.slice(0, 300)}…` : text;
+    const c = canonicalRelayed(text);
+    const p = parseClientFrame(text);
+    const again = p.ok ? JSON.stringify(p.msg) : null;
+    if (c) {
+      asIs++;
+      assert.ok(
+        p.ok,
+        `taken as it came, refused by the parser: ${shown} ${why}`,
+      );
+      assert.equal(p.msg.type, c.type, why);
+      assert.equal((p.msg as { callId: string }).callId, c.callId, why);
+      assert.equal(
+        again,
+        text,
+        `not what the relay would send: ${shown} ${why}`,
+      );
+    } else if (
+      p.ok && again === text && ["candidate", "offer", "answer"].includes(
+        p.msg.type,
+      ) && /^[\x20-\x7e]*$/.test(text) && !text.includes("\\u") &&
+      text.length <= MAX_SDP_CHARS
+    ) {
+      assert.fail(`an ASCII frame in relayed form was parsed: ${shown} ${why}`);
+    }
+  }
+  assert.ok(asIs > 1_000, `${asIs} frames went as they came`);
+  // Valid frames written otherwise than the relay writes them: each is
+  // parsed and re-assembled, never passed on as it came.
+  const id = crypto.randomUUID();
+  const head = `{"type":"offer","callId":"${id}","sdp":`;
+  const cand = `{"type":"candidate","callId":"${id}","candidate":`;
+  for (
+    const text of [
+      `${head}"v=0\\u0041"}`, // an escape JSON.stringify does not write
+      `${head}"v=0\\/x"}`,
+      `${head} "v=0"}`, // whitespace
+      `{"type":"offer", "callId":"${id}","sdp":"v=0"}`,
+      `{"callId":"${id}","type":"offer","sdp":"v=0"}`, // key order
+      `{"type":"offer","type":"offer","callId":"${id}","sdp":"v=0"}`,
+      `${cand}{"candidate":"c","sdpMLineIndex":0.0}}`,
+      `${cand}{"candidate":"c","sdpMLineIndex":-0}}`,
+      `${cand}{"candidate":"c","sdpMLineIndex":1e1}}`,
+      `${cand}{"sdpMid":"0","candidate":"c"}}`,
+    ]
+  ) {
+    const p = parseClientFrame(text);
+    assert.ok(p.ok, text);
+    assert.notEqual(JSON.stringify(p.msg), text, text);
+    assert.equal(canonicalRelayed(text), null, text);
+  }
 });
 
 Deno.test("fast path: the frame size limit counts UTF-8 bytes without encoding when the length decides", () => {
