@@ -31,9 +31,7 @@ import {
   type ParallelServer,
   startParallelServer,
 } from "../tests/_helpers/serve_parallel.ts";
-import { loadConfig } from "../lib/config.ts";
-import { claimHandle } from "../lib/store/profiles.ts";
-import { createSession } from "../lib/store/sessions.ts";
+import { seedHandles } from "./_seed.ts";
 import { SUBPROTOCOL } from "../signaling/protocol.ts";
 
 const PAIRS = Number(Deno.env.get("PARALLEL_PAIRS") ?? 300);
@@ -99,30 +97,10 @@ const ENV = {
   ...GENEROUS_LIMITS,
 };
 
-/**
- * Handles with sessions, written straight to the KV file before the server
- * starts (signing hundreds of people up over HTTP takes longer than a
- * socket may stay silent); returns each one's cookie.
- */
-async function seed(kvPath: string, prefix: string): Promise<string[]> {
-  const config = loadConfig({ ...ENV, REACH_KV_PATH: kvPath });
-  const kv = await Deno.openKv(kvPath);
-  const cookies: string[] = [];
-  for (let i = 0; i < PAIRS; i++) {
-    const publicKey = `${prefix}${i}`.padEnd(32, "x");
-    const claimed = await claimHandle(kv, `${prefix}_${i}`, publicKey);
-    if (!claimed.ok) throw new Error(`claim: ${claimed.code}`);
-    const { id } = await createSession(kv, publicKey, config.sessionTtlMs);
-    cookies.push(`${config.sessionCookie.name}=${id}`);
-  }
-  kv.close();
-  return cookies;
-}
-
 async function setUp(workers: number): Promise<Setup> {
   const dir = await Deno.makeTempDir({ prefix: "reach-bench-parallel-" });
   const prefix = `par${workers}`;
-  const cookies = await seed(`${dir}/kv.sqlite3`, prefix);
+  const cookies = await seedHandles(`${dir}/kv.sqlite3`, PAIRS, prefix, ENV);
   const server = await startParallelServer({
     workers,
     permissions: [

@@ -12,23 +12,31 @@
  *   flood limit of 200 a burst, 50/s is untouched), with N answered calls set
  *   up through the protocol (device hello, ring, accept), so every message
  *   goes through validation, the in-call check and the relay.
+ * - **reach1**, **reach2** (only when named in RELAY_ONLY): the production
+ *   entry (`deno serve --parallel serve.ts`, production mode) on one worker
+ *   and on two; with two, the kernel puts each socket on a worker, so about
+ *   half the calls cross the broadcast bus.
  *
  * Each server runs as its own process, so its CPU (utime + stime from
- * /proc/<pid>/stat, before and after the measured window) is its own; the
- * clients run in this process. Traffic: every socket sends at the same pace
- * (`rate` messages a second), 20 % SDP of ~3 KB (offer from the caller side,
- * answer from the callee side) and 80 % ICE candidates of ~250 B, spread
- * evenly over the pairs. Each message carries its send time, read back on
- * receipt for latency (send → receipt, both on this process's clock).
+ * /proc/<pid>/stat) is its own. The clients are `bench/wsload.c`, compiled
+ * here with `cc`: one epoll thread for every socket, a few µs of its own CPU
+ * per message (the rest of what it spends is the kernel's loopback TCP), so
+ * on a 2-core machine the server under test runs out of CPU before the load
+ * generator does (Deno WebSocket clients cost about as much as the server).
+ * Traffic: every socket sends at the same pace (`rate` messages a second),
+ * 20 % SDP of ~3 KB (offer from the caller side, answer from the callee side)
+ * and 80 % ICE candidates of ~250 B, spread evenly over the pairs. Each
+ * message carries its send time, read back on receipt for latency.
  *
  * Per server: its sockets first sit idle for `RELAY_IDLE` seconds (15, one
  * Reach heartbeat interval) to measure what it spends with no traffic (Reach
  * writes each call's sign of life and each device's presence every tick);
  * then traffic runs `RELAY_WARMUP` seconds (5) unmeasured, then the window
  * (15 s by default: one heartbeat interval, so Reach's tick falls in it
- * exactly once, as in the idle window);
- * then sending stops and whatever was sent in the window is waited for (3 s
- * at most; what does not arrive counts as lost). "µs/msg net of idle" takes
+ * exactly once, as in the idle window); then sending stops and whatever was
+ * sent in the window is waited for (3 s at most; what does not arrive counts
+ * as lost). "msg/s" is what arrived over the time it took to arrive (a server
+ * that falls behind delivers after the window); "µs/msg net of idle" takes
  * the idle share out of the window's CPU.
  *
  * Run: `deno run -A bench/relay_compare.ts [pairs=1000] [rate=15] [seconds=15]`
@@ -38,12 +46,13 @@
  *
  * @module
  */
-import { loadConfig } from "../lib/config.ts";
-import { claimHandle } from "../lib/store/profiles.ts";
-import { createSession } from "../lib/store/sessions.ts";
+import { seedHandles } from "./_seed.ts";
 import { freePort, startAppServer } from "../tests/_helpers/server.ts";
+import { startParallelServer } from "../tests/_helpers/serve_parallel.ts";
+import { GENEROUS_LIMITS } from "../tests/_helpers/limits.ts";
 
 const ORIGIN = "http://localhost:8000";
+const PRODUCTION_ORIGIN = "https://reach.example";
 const SUBPROTOCOL = "reach-signal.v1";
 const PEER_SPEC = "npm:peer@1.0.2";
 const THIS = new URL(import.meta.url).pathname;
@@ -299,29 +308,74 @@ async function peerjs(n: number): Promise<Plan> {
   };
 }
 
-async function reach(n: number): Promise<Plan> {
+const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
+
+/**
+ * Reach: `main.ts` in test mode on one isolate (`workers` absent), or its
+ * production entry on `workers` cores (`deno serve --parallel`, DENO_JOBS;
+ * production mode, the broadcast bus between its workers: the kernel puts
+ * each connection on a worker, so about half the calls cross).
+ */
+const reach = (workers?: number) => async (n: number): Promise<Plan> => {
   const dir = await Deno.makeTempDir({ prefix: "reach-relay-bench-" });
-  const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
-  const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
-  const { name: cookie } = loadConfig({
-    REACH_ENV: "test",
-    REACH_ORIGIN: ORIGIN,
+  const kvPath = `${dir}/kv.sqlite3`;
+  const secrets = {
     REACH_HMAC_KEY: key(1),
     REACH_DATA_KEYS: `k1:${key(2)}`,
-  }).sessionCookie;
-  const cookies: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const publicKey = `relay${i}`.padEnd(32, "x");
-    const claimed = await claimHandle(kv, `relay_${i}`, publicKey);
-    if (!claimed.ok) throw new Error(`claim: ${claimed.code}`);
-    const { id } = await createSession(kv, publicKey, 3600_000);
-    cookies.push(`${cookie}=${id}`);
-  }
-  kv.close();
-  const server = await startAppServer({ REACH_ORIGIN: ORIGIN }, { dir });
-  const port = server.port;
+  };
+  const origin = workers ? PRODUCTION_ORIGIN : ORIGIN;
+  const env = workers
+    ? {
+      REACH_ENV: "production",
+      REACH_ORIGIN: origin,
+      REACH_BUS: "broadcast",
+      REACH_KV_PATH: kvPath,
+      ...secrets,
+      ...GENEROUS_LIMITS,
+    }
+    : { REACH_ENV: "test", REACH_ORIGIN: origin, ...secrets };
+  const cookies = await seedHandles(kvPath, n, "relay", env);
+  const server = workers
+    ? await startParallelServer({
+      workers,
+      permissions: [
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        `--allow-write=${dir}`,
+      ],
+      env,
+    })
+    : await startAppServer({ REACH_ORIGIN: origin }, { dir });
+  const name = workers
+    ? `reach, ${workers} worker${workers > 1 ? "s" : ""}`
+    : "reach";
+  return reachPlan(
+    name,
+    origin,
+    n,
+    server.pid,
+    server.port,
+    cookies,
+    async () => {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  );
+};
+
+/** n answered calls, set up through the protocol (hello, ring, accept). */
+function reachPlan(
+  name: string,
+  origin: string,
+  n: number,
+  pid: number,
+  port: number,
+  cookies: string[],
+  stop: () => Promise<void>,
+): Plan {
   const path = "/api/signal";
-  const base = { origin: ORIGIN, "Sec-WebSocket-Protocol": SUBPROTOCOL };
+  const base = { origin, "Sec-WebSocket-Protocol": SUBPROTOCOL };
   const requests: string[] = [];
   const pairs: Step[][] = [];
   const frames: Framer[] = [];
@@ -365,18 +419,15 @@ async function reach(n: number): Promise<Plan> {
     frames.push(reachFrame(callId));
   }
   return {
-    name: "reach",
-    pid: server.pid,
+    name,
+    pid,
     port,
     requests,
     pairs,
     width: 25,
     traffic: trafficOf(frames),
     heartbeat: JSON.stringify({ type: "heartbeat" }),
-    stop: async () => {
-      await server.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
+    stop,
   };
 }
 
@@ -510,7 +561,9 @@ async function main(): Promise<void> {
   const makers: Record<string, (n: number) => Promise<Plan>> = {
     minimal,
     peerjs,
-    reach,
+    reach: reach(),
+    reach1: reach(1),
+    reach2: reach(2),
   };
   const wsload = await buildWsload();
   const rows: Result[] = [];
