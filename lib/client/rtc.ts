@@ -159,8 +159,10 @@ export interface CallSessionOptions {
   /** "relay" hides this browser's addresses from the other side. */
   iceTransportPolicy?: RTCIceTransportPolicy;
   /**
-   * The microphone; null for a callee that answers before it came (its
-   * track joins with `useMic`, without a new offer/answer).
+   * The microphone; null when the session opens before it came (a caller
+   * that made its offer while the microphone started, a callee that
+   * answered meanwhile): its track joins with `useMic`, without a new
+   * offer/answer.
    */
   mic: MediaStream | null;
   /**
@@ -197,8 +199,13 @@ export class CallSession {
       iceTransportPolicy: o.iceTransportPolicy ?? "all",
       ...(o.certificate ? { certificates: [o.certificate] } : {}),
     });
-    for (const track of o.mic?.getAudioTracks() ?? []) {
-      this.pc.addTrack(track, o.mic!);
+    if (o.mic) {
+      for (const track of o.mic.getAudioTracks()) {
+        this.pc.addTrack(track, o.mic);
+      }
+    } else if (o.role === "caller") {
+      // The offer's audio line, sending once the microphone's track is on it.
+      this.pc.addTransceiver("audio", { direction: "sendrecv" });
     }
     this.pc.onicecandidateerror = (e) => {
       const code = (e as RTCPeerConnectionIceErrorEvent).errorCode;
@@ -358,9 +365,10 @@ export class CallSession {
   }
 
   /**
-   * A callee that answers before its microphone came: the audio line the
-   * offer made will send (the answer says so), with the microphone's track
-   * once `useMic` has it. Nothing to do when the track was added at once.
+   * A session opened before its microphone came: the audio line (the
+   * caller's own, or the one the caller's offer made, which the callee's
+   * answer then says it sends on) gets the microphone's track once `useMic`
+   * has it. Nothing to do when the track was added at once.
    */
   private async sendAudio(): Promise<void> {
     if (this.o.mic) return;
@@ -387,8 +395,11 @@ export class CallSession {
     }
     this.mic = mic;
     for (const t of mic.getAudioTracks()) t.enabled = !this.muted;
-    // Before the offer was read, sendAudio picks the track up then.
-    if (this.pc.remoteDescription) await this.sendAudio();
+    // A callee's line exists once the offer was read; sendAudio picks the
+    // track up then.
+    if (this.o.role === "caller" || this.pc.remoteDescription) {
+      await this.sendAudio();
+    }
   }
 
   private async flushRemote() {

@@ -4,6 +4,7 @@
  * he answers, and they talk, encrypted between the two browsers.
  */
 import assert from "node:assert/strict";
+import type { Page } from "puppeteer-core";
 import {
   collectErrors,
   launchBrowser,
@@ -142,7 +143,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "call: with the microphone allowed already, the callee answers before it starts; its audio joins the call",
+    "call: with the microphone allowed already, neither side waits for it to start: ring, offer and answer go first, the audio joins",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -158,16 +159,27 @@ Deno.test({
     }
     const bob = await signUp(bobBrowser.browser, server.origin, "bob_early");
     const bobErrors = collectErrors(bob);
-    // Bob's microphone is slow to start: it starts when the test says.
-    await bob.evaluateOnNewDocument(() => {
-      const md = navigator.mediaDevices;
-      const gum = md.getUserMedia.bind(md);
-      const w = window as unknown as { releaseMic?: () => void };
-      md.getUserMedia = (c) =>
-        new Promise((resolve) => {
-          w.releaseMic = () => resolve(gum(c));
-        });
-    });
+    // Both microphones are slow to start: each starts when the test says.
+    const holdMicrophone = (page: Page) =>
+      page.evaluateOnNewDocument(() => {
+        const md = navigator.mediaDevices;
+        const gum = md.getUserMedia.bind(md);
+        const w = window as unknown as { releaseMic?: () => void };
+        md.getUserMedia = (c) =>
+          new Promise((resolve) => {
+            w.releaseMic = () => resolve(gum(c));
+          });
+      });
+    const held = (page: Page) =>
+      page.evaluate(() =>
+        typeof (window as unknown as { releaseMic?: () => void })
+          .releaseMic === "function"
+      );
+    const release = (page: Page) =>
+      page.evaluate(() =>
+        (window as unknown as { releaseMic: () => void }).releaseMic()
+      );
+    await holdMicrophone(bob);
     await bob.reload({ waitUntil: "load" });
     // What Bob's page sends on its socket.
     const sent: string[] = [];
@@ -183,6 +195,7 @@ Deno.test({
 
     const alice = await aliceBrowser.browser.newPage();
     const aliceErrors = collectErrors(alice);
+    await holdMicrophone(alice);
     await alice.goto(server.origin + "/@bob_early", { waitUntil: "load" });
     await pressCall(alice, "bob_early");
     const answer = await bob.waitForSelector(
@@ -204,20 +217,15 @@ Deno.test({
       sent.filter((t) => t === "accept" || t === "answer"),
       ["accept", "answer"],
     );
-    assert.ok(
-      await bob.evaluate(() =>
-        typeof (window as unknown as { releaseMic?: () => void })
-          .releaseMic === "function"
-      ),
-      "the microphone was asked for and has not started",
-    );
-    await bob.evaluate(() =>
-      (window as unknown as { releaseMic: () => void }).releaseMic()
-    );
-    // Both ways: Alice hears Bob's microphone, which joined after the answer
-    // (no second offer/answer).
+    assert.ok(await held(bob), "Bob's microphone was asked for, not started");
+    assert.ok(await held(alice), "Alice's too: her offer went without it");
+    await release(bob);
+    await release(alice);
+    // Both ways: each hears the other's microphone, which joined after the
+    // offer and the answer (no second offer/answer).
     const [a, b] = await Promise.all([waitForAudio(alice), waitForAudio(bob)]);
     assert.ok(a.packetsReceived > 0 && b.packetsSent > 0, "Bob is heard");
+    assert.equal(b.remoteFingerprint, a.localFingerprint);
     assert.ok(b.packetsReceived > 0 && a.packetsSent > 0, "Alice is heard");
     assert.equal(a.remoteFingerprint, b.localFingerprint);
     assert.equal(sent.filter((t) => t === "answer").length, 1);

@@ -653,7 +653,7 @@ const CALLER_WELCOME: ServerMessage = {
   ringMs: 60000,
 };
 
-Deno.test("caller: with the microphone allowed already the ring does not wait for it; the offer does", async () => {
+Deno.test("caller: with the microphone allowed already neither the ring nor the offer waits for it", async () => {
   const p = outgoing({ micGranted: true, holdMic: true });
   await p.call.start();
   assert.equal(kindOf(p.call), "microphone");
@@ -670,12 +670,18 @@ Deno.test("caller: with the microphone allowed already the ring does not wait fo
     resumeToken: TOKEN,
   });
   assert.equal(kindOf(p.call), "ringing");
-  assert.equal(p.w.sessions.length, 0, "no media session without a mic");
-  // Answered before the microphone came: the offer waits for it.
+  // The offer is made while it rings, without the microphone.
+  await until(() => p.w.sessions[0]?.offerPrepared === true);
+  assert.equal(p.w.sessions[0].o.mic, null, "opened before the microphone");
+  // Answered before the microphone came: the offer goes all the same.
   await p.signal.deliver({ type: "accepted", callId: p.call.id });
   assert.equal(kindOf(p.call), "connecting");
+  assert.ok(p.w.sessions[0].offerSent);
+  assert.deepEqual(p.w.sessions[0].micsUsed, []);
+  // The microphone comes: its track joins the same session.
   p.w.releaseMic();
-  await until(() => p.w.sessions[0]?.offerSent === true);
+  await until(() => p.w.sessions[0].micsUsed.length === 1);
+  assert.deepEqual(p.w.sessions[0].micsUsed, [p.w.mic.stream]);
   assert.equal(p.w.sessions.length, 1);
 
   // Not allowed yet (a prompt may come): nothing rings until it is.
@@ -763,6 +769,28 @@ Deno.test("caller: a microphone that fails after an early ring cancels it and sa
     /^Microphone access was denied/,
   );
   assert.ok(q.signal.closed);
+
+  // Answered before it failed: the callee hears the call end.
+  const r = outgoing({ micGranted: true, holdMic: true });
+  await r.call.start();
+  await r.signal.deliver(CALLER_WELCOME);
+  await r.signal.deliver({
+    type: "ringing",
+    callId: r.call.id,
+    devices: 1,
+    resumeToken: TOKEN,
+  });
+  await r.signal.deliver({ type: "accepted", callId: r.call.id });
+  await until(() => r.w.sessions[0]?.offerSent === true);
+  r.w.micFails("NotReadableError");
+  await until(() => kindOf(r.call) === "ended");
+  assert.deepEqual(r.signal.last("hangup"), {
+    type: "hangup",
+    callId: r.call.id,
+    reason: "failed",
+  });
+  assert.equal(r.signal.last("cancel"), undefined);
+  assert.ok(r.w.sessions[0].closed);
 });
 
 Deno.test("caller: with a caller identity the ring is sealed to the callee's inbox keys, with this call's fresh key", async () => {

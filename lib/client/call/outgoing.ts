@@ -295,17 +295,22 @@ export class OutgoingCall extends Call<OutgoingDeps> {
     return { me, inbox };
   }
 
-  /** The ring reached the devices: gather candidates meanwhile. */
+  /**
+   * The ring reached the devices: the offer is made and candidates gathered
+   * meanwhile. A ring that did not wait for the microphone does not wait for
+   * it here either: its track joins the session when it comes.
+   */
   protected override async onRinging(m: Msg<"ringing">): Promise<void> {
     if (!this.is("microphone")) return;
     this.token = m.resumeToken;
     this.set({ kind: "ringing", devices: m.devices });
-    // A ring that did not wait for the microphone waits for it here.
-    if (this.micReady && !await this.micReady) return;
-    if (!this.is("ringing", "connecting")) return;
-    await this.open("caller").prepareOffer();
+    const session = this.open("caller");
+    this.micReady?.then((ok) => {
+      if (ok && this.live) return session.useMic(this.mic!);
+    }).catch(() => this.end("broken"));
+    await session.prepareOffer();
     // Accepted while the offer was made: it goes out now.
-    if (this.is("connecting")) this.session?.sendOffer();
+    if (this.is("connecting")) session.sendOffer();
   }
 
   /** A device answered: the offer goes out now (or once it is made). */
@@ -315,11 +320,15 @@ export class OutgoingCall extends Call<OutgoingDeps> {
     this.session?.sendOffer();
   }
 
-  /** No microphone after the ring went out: the callee stops ringing. */
+  /**
+   * No microphone after the ring went out: the callee stops ringing, or,
+   * answered meanwhile, hears the call end.
+   */
   protected override micFailed(): void {
-    if (this.rang && this.live) {
-      this.send({ type: "cancel", callId: this.id });
-    }
+    if (!this.rang || !this.live) return;
+    if (this.answered) {
+      this.send({ type: "hangup", callId: this.id, reason: "failed" });
+    } else this.send({ type: "cancel", callId: this.id });
   }
 
   /** Unanswered: the server's verdict, and maybe a voicemail. */
