@@ -32,6 +32,7 @@ import {
   startParallelServer,
 } from "../tests/_helpers/serve_parallel.ts";
 import { seedHandles } from "./_seed.ts";
+import { serverPermissions } from "../tests/_helpers/server.ts";
 import { SUBPROTOCOL } from "../signaling/protocol.ts";
 
 const PAIRS = Number(Deno.env.get("PARALLEL_PAIRS") ?? 300);
@@ -103,12 +104,7 @@ async function setUp(workers: number): Promise<Setup> {
   const cookies = await seedHandles(`${dir}/kv.sqlite3`, PAIRS, prefix, ENV);
   const server = await startParallelServer({
     workers,
-    permissions: [
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      `--allow-write=${dir}`,
-    ],
+    permissions: serverPermissions(dir),
     env: { ...ENV, REACH_KV_PATH: `${dir}/kv.sqlite3` },
   });
   const calls: Call[] = [];

@@ -47,7 +47,11 @@
  * @module
  */
 import { seedHandles } from "./_seed.ts";
-import { freePort, startAppServer } from "../tests/_helpers/server.ts";
+import {
+  freePort,
+  serverPermissions,
+  startAppServer,
+} from "../tests/_helpers/server.ts";
 import { startParallelServer } from "../tests/_helpers/serve_parallel.ts";
 import { GENEROUS_LIMITS } from "../tests/_helpers/limits.ts";
 
@@ -338,12 +342,7 @@ const reach = (workers?: number) => async (n: number): Promise<Plan> => {
   const server = workers
     ? await startParallelServer({
       workers,
-      permissions: [
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        `--allow-write=${dir}`,
-      ],
+      permissions: serverPermissions(dir),
       env,
     })
     : await startAppServer({ REACH_ORIGIN: origin }, { dir });

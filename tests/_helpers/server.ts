@@ -120,6 +120,17 @@ export async function runMainToExit(
 }
 
 /**
+ * What Reach's server may do when its KV file lives in `dir` (the only place
+ * it may write), as the README's start commands give it.
+ */
+export const serverPermissions = (dir: string): string[] => [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  `--allow-write=${dir}`,
+];
+
+/**
  * Reach as a person meets it: main.ts in test mode with its own KV file in a
  * temp folder (the only place it may write), removed when disposed.
  */
@@ -130,12 +141,7 @@ export async function startAppServer(
   const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "reach-e2e-" });
   const key = (n: number) => new Uint8Array(32).fill(n).toBase64();
   const server = await startServer({
-    permissions: [
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      `--allow-write=${dir}`,
-    ],
+    permissions: serverPermissions(dir),
     env: {
       REACH_ENV: "test",
       REACH_HMAC_KEY: key(1),

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { GENEROUS_LIMITS } from "../_helpers/limits.ts";
+import { serverPermissions } from "../_helpers/server.ts";
 import {
   RawSignal,
   signUp,
@@ -27,12 +28,7 @@ Deno.test({
     try {
       await using server = await startParallelServer({
         workers: 2,
-        permissions: [
-          "--allow-net",
-          "--allow-env",
-          "--allow-read",
-          `--allow-write=${dir}`,
-        ],
+        permissions: serverPermissions(dir),
         env: {
           REACH_ENV: "production",
           REACH_ORIGIN: ORIGIN,
