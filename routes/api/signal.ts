@@ -47,8 +47,11 @@ export const handler: Handlers<unknown, State> = {
         { headers: { "retry-after": "15" } },
       );
     }
+    // idleTimeout 0: no ping timer re-armed on every frame; the hub's own
+    // heartbeats close a silent socket (PROTOCOL.md, Timers).
     const { socket, response } = Deno.upgradeWebSocket(req, {
       protocol: SUBPROTOCOL,
+      idleTimeout: 0,
     });
     hub.attach(socket, {
       publicKey: ctx.state.session?.publicKey ?? null,
