@@ -157,15 +157,14 @@ await slowMicrophone(anonymous);
 
 /** A person's pointer rests on a button this long before the click. */
 const DWELL_MS = 300;
-const kinds = () => ({
+const ring = {
   anonymous: [] as number[],
   sealed: [] as number[],
   "anonymous, pointer on Call first": [] as number[],
   "sealed, pointer on Call first": [] as number[],
-});
-let ring = kinds();
-let connect: number[] = [];
-let bare: number[] = [];
+};
+const connect: number[] = [];
+const bare: number[] = [];
 
 async function oneCall(
   alice: Page,
@@ -222,38 +221,35 @@ const fmt = (xs: number[]) =>
   `median ${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${
     Math.max(...xs).toFixed(1)
   })`;
-async function phase(title: string): Promise<void> {
-  [ring, connect, bare] = [kinds(), [], []];
-  for (let i = 0; i < CALLS; i++) {
-    await oneCall(
-      i % 2 ? signedIn : anonymous,
-      i % 2 ? "sealed" : "anonymous",
-    );
-    await oneCall(
-      i % 2 ? anonymous : signedIn,
-      i % 2 ? "anonymous" : "sealed",
-    );
-    await oneCall(anonymous, "anonymous, pointer on Call first", true);
-    await oneCall(signedIn, "sealed, pointer on Call first", true);
-    await warm.bringToFront();
-    bare.push(await bareSetup(warm));
-  }
-  console.log(`${title}: ${CALLS} calls of each kind, timed in the pages:`);
-  for (const [kind, xs] of Object.entries(ring)) {
-    console.log(`  press Call -> callee rings, ${kind}: ${fmt(xs)}`);
-  }
-  console.log(
-    `  sealing's cost on the ring: ${
-      (median(ring.sealed) - median(ring.anonymous)).toFixed(1)
-    } ms (median difference)`,
+for (let i = 0; i < CALLS; i++) {
+  await oneCall(
+    i % 2 ? signedIn : anonymous,
+    i % 2 ? "sealed" : "anonymous",
   );
-  console.log(
-    `  Answer -> both connected (Reach):              ${fmt(connect)}`,
+  await oneCall(
+    i % 2 ? anonymous : signedIn,
+    i % 2 ? "anonymous" : "sealed",
   );
-  console.log(`  createOffer -> both connected (bare, 1 page):  ${fmt(bare)}`);
-  console.log(
-    `  ratio Reach / bare: ${(median(connect) / median(bare)).toFixed(2)}x`,
-  );
+  await oneCall(anonymous, "anonymous, pointer on Call first", true);
+  await oneCall(signedIn, "sealed, pointer on Call first", true);
+  await warm.bringToFront();
+  bare.push(await bareSetup(warm));
 }
-
-await phase(`Microphones that start in ${MIC_MS} ms`);
+console.log(
+  `Microphones that start in ${MIC_MS} ms: ${CALLS} calls of each kind, timed in the pages:`,
+);
+for (const [kind, xs] of Object.entries(ring)) {
+  console.log(`  press Call -> callee rings, ${kind}: ${fmt(xs)}`);
+}
+console.log(
+  `  sealing's cost on the ring: ${
+    (median(ring.sealed) - median(ring.anonymous)).toFixed(1)
+  } ms (median difference)`,
+);
+console.log(
+  `  Answer -> both connected (Reach):              ${fmt(connect)}`,
+);
+console.log(`  createOffer -> both connected (bare, 1 page):  ${fmt(bare)}`);
+console.log(
+  `  ratio Reach / bare: ${(median(connect) / median(bare)).toFixed(2)}x`,
+);
