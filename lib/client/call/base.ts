@@ -357,6 +357,17 @@ export abstract class Call<D extends CallDeps = CallDeps> {
     return false;
   }
 
+  /**
+   * A session opened before the microphone came: its track joins once
+   * `ready` says it is here (and the call still goes on). A track that
+   * cannot be put on the session ends the call.
+   */
+  protected micJoins(session: CallSession, ready: Promise<boolean>) {
+    return ready.then((ok) => {
+      if (ok && this.live) return session.useMic(this.mic!);
+    }).catch(() => this.end("broken"));
+  }
+
   /** The microphone could not be had: before the call ends for it. */
   protected micFailed(): void {}
 

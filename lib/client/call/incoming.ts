@@ -253,8 +253,7 @@ export class IncomingCall extends Call<IncomingDeps> {
       const session = this.open("callee");
       this.set({ kind: "connecting" });
       this.send({ type: "accept", callId: this.id });
-      if (await mic && this.answered) await session.useMic(this.mic!);
-      return;
+      return await this.micJoins(session, mic);
     }
     if (!await this.prepare()) return this.unanswered();
     this.open("callee");

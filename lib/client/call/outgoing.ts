@@ -305,9 +305,7 @@ export class OutgoingCall extends Call<OutgoingDeps> {
     this.token = m.resumeToken;
     this.set({ kind: "ringing", devices: m.devices });
     const session = this.open("caller");
-    this.micReady?.then((ok) => {
-      if (ok && this.live) return session.useMic(this.mic!);
-    }).catch(() => this.end("broken"));
+    if (this.micReady) this.micJoins(session, this.micReady);
     await session.prepareOffer();
     // Accepted while the offer was made: it goes out now.
     if (this.is("connecting")) session.sendOffer();
