@@ -77,6 +77,12 @@ export const devicesTopic = (handle: string) => `dev:${handle}`;
 /** One socket, by its connection id: messages of the calls the record gives it. */
 export const connTopic = (connId: string) => `conn:${connId}`;
 
+/** What the device whose accept won needs: its resume token, the caller's socket. */
+export interface AcceptWon {
+  resumeToken: string;
+  callerConn: string;
+}
+
 export class Calls {
   private timers = new Map<string, ReturnType<typeof setTimeout>>();
 
@@ -292,9 +298,9 @@ export class Calls {
     handle: string,
     deviceId: string,
     conn: string,
-    won?: (r: { resumeToken: string; callerConn: string }) => void,
+    won?: (r: AcceptWon) => void,
   ): Promise<
-    | { ok: true; resumeToken: string; callerConn: string }
+    | { ok: true }
     | { ok: false; code: "forbidden" | "answered" | "not_ringing" }
   > {
     const resumeToken = randomHex(32);
@@ -333,7 +339,7 @@ export class Calls {
         deviceId,
       ),
     ]);
-    return { ok: true, resumeToken, callerConn: answered.callerConn };
+    return { ok: true };
   }
 
   async hangup(

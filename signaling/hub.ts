@@ -16,7 +16,7 @@ import type { Config } from "../lib/config.ts";
 import { log } from "../lib/log.ts";
 import { PushFanout } from "../lib/push/ring.ts";
 import { type Bus, type BusMessage, RESOLVED } from "./bus.ts";
-import { Calls, type Notify } from "./calls.ts";
+import { type AcceptWon, Calls, type Notify } from "./calls.ts";
 import {
   canonicalRelayed,
   type ClientMessage,
@@ -768,7 +768,7 @@ export class Hub {
     // offer (sent to the connection the record names) cannot race past.
     // Once the accept is written and before the caller hears of it, so its
     // offer finds this side's route and `connected-call` has gone ahead.
-    const won = (r: { resumeToken: string; callerConn: string }) => {
+    const won = (r: AcceptWon) => {
       this.join(conn, msg.callId, "callee");
       conn.send({
         type: "connected-call",
